@@ -1,0 +1,75 @@
+// Command hearthd is the hearth edge daemon: it takes data from the family's
+// phones and keeps every acknowledged message on disk until it is forwarded.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/guardianai/hearth/config"
+	"github.com/guardianai/hearth/daemon"
+	"github.com/guardianai/hearth/internal/svc"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "hearthd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg := daemon.DefaultConfig()
+	b := config.NewBinder("hearthd", os.Stderr)
+	cfg.Bind(b)
+	check := b.FlagSet().Bool("check-config", false, "validate the configuration and exit")
+	file, err := b.Load(&cfg, args, "/etc/hearth/hearthd.yaml")
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration (%s):\n%w", file, err)
+	}
+	if *check {
+		fmt.Printf("configuration ok (%s)\n", file)
+		cfg.Write(os.Stdout)
+		return nil
+	}
+	log, err := svc.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	d, err := daemon.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := d.Start(); err != nil {
+		_ = d.Shutdown(context.Background())
+		return err
+	}
+	svc.Ready(ctx, log)
+	<-ctx.Done()
+	stop()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	svc.Stopping()
+	t := time.Now()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := d.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("hearthd stopped", "took", time.Since(t).Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,206 @@
+// Package daemon is hearthd: it wires the device protocol to the durable
+// outbox and serves status, metrics and health on an admin listener.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/ingest"
+	"github.com/guardianai/hearth/outbox"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/valyala/fasthttp"
+)
+
+// OutboxFile is the outbox's file name inside the data directory.
+const OutboxFile = "outbox.db"
+
+// clockFloor is a time before which the wall clock cannot be right: a router
+// without a real-time clock boots near 1970 or its firmware's date.
+var clockFloor = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// Daemon is one running hearthd.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	outbox  *outbox.Outbox
+	ingest  *ingest.Server
+	public  *fasthttp.Server
+	admin   *fasthttp.Server
+	pubLn   net.Listener
+	adminLn net.Listener
+	started time.Time
+	ready   atomic.Bool
+	served  chan error
+	stopBg  context.CancelFunc
+	bgDone  chan struct{}
+}
+
+// New opens the outbox and prepares the servers; Start listens.
+func New(cfg Config, log *slog.Logger) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	ob, err := outbox.Open(filepath.Join(cfg.DataDir, OutboxFile), outbox.Options{
+		MaxBytes:    int64(cfg.OutboxMaxBytes),
+		MaxMessages: cfg.OutboxMaxMessages,
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open outbox: %w", err)
+	}
+	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), outbox: ob, served: make(chan error, 2)}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(), ob.Collector())
+	d.ingest = ingest.New(ob, ingest.NewStaticRoster(cfg.Children), d.ingestConfig(), d.reg, log)
+	d.public = d.publicServer()
+	d.admin = d.adminServer()
+	return d, nil
+}
+
+func (d *Daemon) ingestConfig() ingest.Config {
+	c := ingest.DefaultConfig()
+	c.MaxFrameBytes = int(d.cfg.MaxFrameBytes)
+	c.MaxConns = d.cfg.MaxConns
+	c.MaxConnsPerIP = d.cfg.MaxConnsPerIP
+	c.RatePerSecond = d.cfg.RatePerSecond
+	c.RateBurst = int(2*d.cfg.RatePerSecond) + 1
+	c.IdleTimeout = d.cfg.IdleTimeout
+	c.PingInterval = d.cfg.PingInterval
+	c.WriteTimeout = d.cfg.WriteTimeout
+	c.Window = d.window
+	c.ConnectionLabel = "hearth at home"
+	return c
+}
+
+// window is the edge's time check. The edge refuses data older than the
+// retention window only while its clock is plausible, and never refuses
+// "future" data: a router that booted without a real-time clock runs behind
+// until NTP syncs, and central corrects for the edge's clock offset anyway.
+func (d *Daemon) window() hearth.Window {
+	now := time.Now()
+	if now.Before(clockFloor) {
+		return hearth.Window{}
+	}
+	return hearth.Window{Now: now, MaxAge: time.Duration(d.cfg.RetentionDays) * 24 * time.Hour}
+}
+
+func (d *Daemon) publicServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Name:                  "hearthd",
+		Handler:               d.ingest.Handler(),
+		MaxRequestBodySize:    int(d.cfg.MaxFrameBytes),
+		ReadTimeout:           d.cfg.ReadTimeout,
+		WriteTimeout:          d.cfg.WriteTimeout,
+		IdleTimeout:           d.cfg.IdleTimeout,
+		MaxConnsPerIP:         d.cfg.MaxConnsPerIP,
+		Concurrency:           d.cfg.MaxConns + 256,
+		ReduceMemoryUsage:     true,
+		NoDefaultServerHeader: true,
+		Logger:                slogPrinter{d.log},
+	}
+}
+
+// Start listens on both addresses and serves in the background.
+func (d *Daemon) Start() error {
+	var err error
+	if d.pubLn, err = net.Listen("tcp", d.cfg.Listen); err != nil {
+		return fmt.Errorf("listen for phones: %w", err)
+	}
+	if d.adminLn, err = net.Listen("tcp", d.cfg.AdminListen); err != nil {
+		d.pubLn.Close()
+		return fmt.Errorf("listen for admin: %w", err)
+	}
+	d.started = time.Now()
+	go func() { d.served <- d.public.Serve(d.pubLn) }()
+	go func() { d.served <- d.admin.Serve(d.adminLn) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopBg, d.bgDone = cancel, make(chan struct{})
+	go d.maintain(ctx)
+	d.ready.Store(true)
+	d.log.Info("hearthd ready", "listen", d.pubLn.Addr().String(), "admin", d.adminLn.Addr().String(),
+		"outbox", d.outbox.Path(), "children", rosterSize(d.cfg.Children))
+	return nil
+}
+
+func rosterSize(children []string) any {
+	if len(children) == 0 {
+		return "any"
+	}
+	return len(children)
+}
+
+// Addr is the phones' listener address (after Start).
+func (d *Daemon) Addr() string { return d.pubLn.Addr().String() }
+
+// AdminAddr is the admin listener address (after Start).
+func (d *Daemon) AdminAddr() string { return d.adminLn.Addr().String() }
+
+// Outbox exposes the outbox (for the forwarder and tests).
+func (d *Daemon) Outbox() *outbox.Outbox { return d.outbox }
+
+// maintain compacts the outbox when it has grown and shrunk again.
+func (d *Daemon) maintain(ctx context.Context) {
+	defer close(d.bgDone)
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if did, err := d.outbox.CompactIfWorthwhile(); err != nil {
+				d.log.Error("outbox compaction failed; will retry in an hour", "err", err)
+			} else if did {
+				d.log.Info("outbox compacted", "file_bytes", d.outbox.Stats().FileBytes)
+			}
+		}
+	}
+}
+
+// Shutdown stops in reverse order of start: phones first (in-flight frames
+// answered, WebSockets closed with 1001), then the outbox, then admin.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.ready.Store(false)
+	var errs []error
+	step := func(name string, f func() error) {
+		t := time.Now()
+		err := f()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		d.log.Info("stopped "+name, "took", time.Since(t).Round(time.Millisecond), "err", err)
+	}
+	step("phone listener", func() error {
+		wsDone := make(chan error, 1)
+		go func() { wsDone <- d.ingest.Shutdown(ctx) }()
+		return errors.Join(d.public.ShutdownWithContext(ctx), <-wsDone)
+	})
+	if d.stopBg != nil {
+		d.stopBg()
+		<-d.bgDone
+	}
+	step("outbox", d.outbox.Close)
+	step("admin listener", func() error { return d.admin.ShutdownWithContext(ctx) })
+	return errors.Join(errs...)
+}
+
+// slogPrinter routes fasthttp's log lines into slog.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, args ...any) {
+	p.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

@@ -1,0 +1,320 @@
+package ingest
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/guardianai/hearth"
+	"github.com/valyala/fasthttp"
+)
+
+// Close codes of the auth flow, as the seed system sent them.
+const (
+	CloseAuthMissingHash = 4001
+	CloseUnknownChild    = 4004
+)
+
+// hardFrameLimit multiplies MaxFrameBytes: frames between the two limits are
+// refused with an error frame and skipped; beyond it the connection closes
+// with 1009, so a hostile client cannot stream without end.
+const hardFrameLimit = 16
+
+// serveWS upgrades a phone's connection. hash is the child of a direct
+// connection, "" for the auth flow.
+func (s *Server) serveWS(ctx *fasthttp.RequestCtx, hash string) {
+	endpoint := "auth"
+	if string(ctx.Path()) != PathAuth && string(ctx.Path()) != PathAuth[:len(PathAuth)-1] {
+		endpoint = "direct"
+		if !s.admitChild(ctx, hash) {
+			return
+		}
+	}
+	ip := ctx.RemoteIP().String()
+	if err := s.conns.admit(ip); err != nil {
+		s.refuseConn(ctx, err)
+		return
+	}
+	err := s.upgrader.Upgrade(ctx, func(c *websocket.Conn) {
+		sess := newSession(s, c, endpoint, hash)
+		defer s.conns.release(ip, sess)
+		sess.run()
+	})
+	if err != nil {
+		s.conns.release(ip, nil)
+		s.metrics.refuse(ReasonMalformed, "ws")
+	}
+}
+
+// admitChild checks a direct connection's child before the upgrade; the
+// seed refused an unknown child at the handshake with 403.
+func (s *Server) admitChild(ctx *fasthttp.RequestCtx, hash string) bool {
+	if err := checkChildHash(hash); err != nil {
+		s.metrics.refuse(ReasonBadChildHash, "ws")
+		ctx.Error(err.Error(), fasthttp.StatusForbidden)
+		return false
+	}
+	ok, err := s.known(hash)
+	switch {
+	case err != nil:
+		s.log.Warn("roster unavailable; refusing connection", "child", shortHash(hash), "err", err)
+		s.metrics.refuse(ReasonUnavailable, "ws")
+		s.unavailable(ctx, "cannot check the child now; retry later")
+		return false
+	case !ok:
+		s.metrics.refuse(ReasonUnknownChild, "ws")
+		ctx.Error("unknown child", fasthttp.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+func (s *Server) refuseConn(ctx *fasthttp.RequestCtx, err error) {
+	reason := ReasonConnLimit
+	switch {
+	case errors.Is(err, errIPLimit):
+		reason = ReasonIPLimit
+	case errors.Is(err, errShuttingDown):
+		reason = ReasonShuttingDown
+	}
+	s.metrics.refuse(reason, "ws")
+	s.unavailable(ctx, err.Error())
+}
+
+// unavailable answers 503 with Retry-After: the phone keeps its data.
+func (s *Server) unavailable(ctx *fasthttp.RequestCtx, msg string) {
+	ctx.Response.Header.Set("Retry-After", retryAfter(s.cfg.RetryAfter))
+	ctx.Error(msg, fasthttp.StatusServiceUnavailable)
+}
+
+// session is one phone's WebSocket: a reader goroutine (the upgrade handler)
+// decodes frames and queues one reply per frame; a writer goroutine sends
+// the replies in order, each data ack once its message is durable.
+type session struct {
+	srv      *Server
+	conn     *websocket.Conn
+	endpoint string
+	child    string // "" until the auth flow succeeds
+	replies  chan *reply
+	stopping atomic.Bool
+	bucket   tokenBucket
+}
+
+// reply is the answer to one frame. When done is not nil the body is
+// written only after done is closed (the message is stored or refused).
+type reply struct {
+	body      []byte
+	done      chan struct{}
+	data      *pendingData
+	closeCode int
+	closeText string
+}
+
+// pendingData is a data message being stored.
+type pendingData struct {
+	msg   hearth.Message
+	id    []byte
+	start time.Time
+	err   error
+}
+
+func newSession(s *Server, c *websocket.Conn, endpoint, child string) *session {
+	return &session{
+		srv:      s,
+		conn:     c,
+		endpoint: endpoint,
+		child:    child,
+		replies:  make(chan *reply, s.cfg.Pipeline),
+		bucket:   newTokenBucket(s.cfg.RatePerSecond, s.cfg.RateBurst),
+	}
+}
+
+// stop asks the session to finish: stop reading, answer what was read,
+// close with 1001. Safe from any goroutine.
+func (ss *session) stop() {
+	ss.stopping.Store(true)
+	_ = ss.conn.SetReadDeadline(time.Now())
+}
+
+func (ss *session) run() {
+	m := ss.srv.metrics
+	if !ss.srv.conns.attach(ss) {
+		ss.stop()
+	}
+	m.connections.Inc()
+	m.accepted.WithLabelValues(ss.endpoint).Inc()
+	defer m.connections.Dec()
+	ss.conn.SetReadLimit(int64(ss.srv.cfg.MaxFrameBytes) * hardFrameLimit)
+	ss.conn.SetPongHandler(func(string) error { return ss.extendDeadline() })
+	if ss.child != "" {
+		ss.connected()
+		ss.replies <- &reply{body: encodeEstablished(ss.child, ss.srv.cfg.ConnectionLabel)}
+	} else {
+		_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.AuthTimeout))
+		ss.replies <- &reply{body: encodeAuthRequired()}
+	}
+	writerDone := make(chan struct{})
+	go ss.writeLoop(writerDone)
+	ss.readLoop()
+	close(ss.replies)
+	<-writerDone
+	if ss.child != "" {
+		ss.srv.recent.disconnected(ss.child, time.Now())
+	}
+}
+
+// connected counts a session that has its child.
+func (ss *session) connected() {
+	if ss.srv.recent.reconnected(ss.child, time.Now()) {
+		ss.srv.metrics.reconnections.Inc()
+	}
+	ss.srv.log.Debug("phone connected", "child", shortHash(ss.child), "endpoint", ss.endpoint, "remote", ss.conn.RemoteAddr().String())
+}
+
+// extendDeadline pushes the idle deadline out, unless the session is stopping.
+func (ss *session) extendDeadline() error {
+	if ss.stopping.Load() {
+		return nil
+	}
+	if err := ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.IdleTimeout)); err != nil {
+		return err
+	}
+	if ss.stopping.Load() { // stop raced with us: make its deadline win
+		return ss.conn.SetReadDeadline(time.Now())
+	}
+	return nil
+}
+
+func (ss *session) readLoop() {
+	buf := make([]byte, 0, 512)
+	for {
+		mt, r, err := ss.conn.NextReader()
+		if err != nil {
+			ss.readEnded(err)
+			return
+		}
+		var tooLarge bool
+		buf, tooLarge, err = readFrame(r, buf[:0], ss.srv.cfg.MaxFrameBytes)
+		if err != nil {
+			ss.readEnded(err)
+			return
+		}
+		if ss.child != "" || ss.endpoint == "direct" {
+			if err := ss.extendDeadline(); err != nil {
+				return
+			}
+		}
+		rep := ss.handle(mt, buf, tooLarge)
+		if cap(buf) > 4096 {
+			buf = make([]byte, 0, 512) // an idle phone should not keep a large frame's buffer
+		}
+		ss.replies <- rep
+		if rep.closeCode != 0 || ss.stopping.Load() {
+			return
+		}
+	}
+}
+
+// readEnded decides how a connection whose read failed is closed.
+func (ss *session) readEnded(err error) {
+	var ne net.Error
+	if ss.child == "" && !ss.stopping.Load() && errors.As(err, &ne) && ne.Timeout() {
+		ss.replies <- &reply{
+			body:      encodeError(nil, "authentication timed out: send {\"type\":\"auth\",\"child_hash\":\"…\"} after connecting"),
+			closeCode: CloseAuthMissingHash, closeText: "authentication timeout",
+		}
+	}
+}
+
+// readFrame reads one frame into buf, keeping at most limit bytes; a longer
+// frame is read to its end and reported as too large.
+func readFrame(r io.Reader, buf []byte, limit int) ([]byte, bool, error) {
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				_, err := io.Copy(io.Discard, r)
+				return buf[:0], true, err
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, len(buf) > limit, nil
+		}
+		if err != nil {
+			return buf, false, err
+		}
+	}
+}
+
+func (ss *session) writeLoop(done chan<- struct{}) {
+	defer close(done)
+	ping := time.NewTicker(ss.srv.cfg.PingInterval)
+	defer ping.Stop()
+	broken := false
+	var last *reply
+	for {
+		select {
+		case rep, ok := <-ss.replies:
+			if !ok {
+				ss.finish(last, broken)
+				return
+			}
+			if !broken && ss.write(rep) != nil {
+				broken = true
+				_ = ss.conn.Close() // the reader fails and stops
+			}
+			last = rep
+		case <-ping.C:
+			if !broken {
+				_ = ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(ss.srv.cfg.WriteTimeout))
+			}
+		}
+	}
+}
+
+// write sends one reply, first waiting for its message to be stored.
+func (ss *session) write(rep *reply) error {
+	if rep.done != nil {
+		<-rep.done
+		rep.body = ss.dataReply(rep.data)
+	}
+	_ = ss.conn.SetWriteDeadline(time.Now().Add(ss.srv.cfg.WriteTimeout))
+	return ss.conn.WriteMessage(websocket.TextMessage, rep.body)
+}
+
+// finish closes the connection once every reply is out.
+func (ss *session) finish(last *reply, broken bool) {
+	defer ss.conn.Close()
+	if broken {
+		return
+	}
+	code, text := websocket.CloseNormalClosure, ""
+	switch {
+	case last != nil && last.closeCode != 0:
+		code, text = last.closeCode, last.closeText
+	case ss.stopping.Load():
+		code, text = websocket.CloseGoingAway, "server shutting down"
+	}
+	_ = ss.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+}
+
+// dataReply turns a stored (or refused) message into its ack or error frame.
+func (ss *session) dataReply(p *pendingData) []byte {
+	m := ss.srv.metrics
+	if p.err != nil {
+		msg, reason := storeRefusal(p.err)
+		if reason == ReasonUnavailable {
+			ss.srv.log.Warn("store failed; phone told to retry", "child", shortHash(p.msg.ChildHash), "err", p.err)
+		}
+		m.refuse(reason, "ws")
+		return encodeError(p.id, msg)
+	}
+	m.messages.WithLabelValues(string(p.msg.Kind), "ws").Inc()
+	m.ackSeconds.WithLabelValues("ws").Observe(time.Since(p.start).Seconds())
+	return encodeAck(p.msg.Kind, p.id)
+}
