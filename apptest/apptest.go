@@ -26,7 +26,7 @@ func buildBinaries() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/hearthd")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/...")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
@@ -47,19 +47,27 @@ type Proc struct {
 // Start runs binary name with args and waits until it logs readyMsg.
 func Start(t *testing.T, name, readyMsg string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, cmd: exec.Command(filepath.Join(binDir, name), args...), exited: make(chan struct{})}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go p.collect(stderr)
-	t.Cleanup(func() { p.Kill() })
+	p := StartNoWait(t, name, args...)
 	if _, err := p.WaitLog(readyMsg, 15*time.Second); err != nil {
 		t.Fatalf("%s did not get ready: %v\nlog:\n%s", name, err, p.Log())
 	}
+	return p
+}
+
+// StartNoWait runs binary name with args; its stdout and stderr are collected.
+func StartNoWait(t *testing.T, name string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, cmd: exec.Command(filepath.Join(binDir, name), args...), exited: make(chan struct{})}
+	out, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stdout = p.cmd.Stderr // one stream: stdout joins the collected stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go p.collect(out)
+	t.Cleanup(func() { p.Kill() })
 	return p
 }
 

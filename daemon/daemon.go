@@ -100,13 +100,15 @@ func (d *Daemon) window() hearth.Window {
 
 func (d *Daemon) publicServer() *fasthttp.Server {
 	return &fasthttp.Server{
-		Name:                  "hearthd",
-		Handler:               d.ingest.Handler(),
-		MaxRequestBodySize:    int(d.cfg.MaxFrameBytes),
-		ReadTimeout:           d.cfg.ReadTimeout,
-		WriteTimeout:          d.cfg.WriteTimeout,
-		IdleTimeout:           d.cfg.IdleTimeout,
-		MaxConnsPerIP:         d.cfg.MaxConnsPerIP,
+		Name:               "hearthd",
+		Handler:            d.ingest.Handler(),
+		MaxRequestBodySize: int(d.cfg.MaxFrameBytes),
+		ReadTimeout:        d.cfg.ReadTimeout,
+		WriteTimeout:       d.cfg.WriteTimeout,
+		IdleTimeout:        d.cfg.IdleTimeout,
+		// fasthttp counts hijacked WebSockets too; its per-address limit is a
+		// backstop above ingest's own, which answers 503 and counts a metric.
+		MaxConnsPerIP:         2*d.cfg.MaxConnsPerIP + 8,
 		Concurrency:           d.cfg.MaxConns + 256,
 		ReduceMemoryUsage:     true,
 		NoDefaultServerHeader: true,

@@ -53,6 +53,9 @@ func DecodeFrame(b []byte) (Frame, error) {
 	if err := json.Unmarshal(raw.Type, &f.Type); err != nil {
 		return f, frameError(`"type" must be a string`)
 	}
+	if f.Type == "" {
+		return Frame{}, frameError(`"type" must not be empty`)
+	}
 	if len(raw.ChildHash) > 0 && string(raw.ChildHash) != "null" {
 		if err := json.Unmarshal(raw.ChildHash, &f.ChildHash); err != nil {
 			return f, frameError(`"child_hash" must be a string`)

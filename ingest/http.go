@@ -35,8 +35,8 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 func (s *Server) handleHTTP(ctx *fasthttp.RequestCtx, start time.Time) int {
 	if !ctx.IsPost() {
 		s.metrics.refuse(ReasonBadMethod, "http")
-		ctx.Response.Header.Set("Allow", "POST")
 		ctx.Error("method not allowed: POST a JSON body to /api/ingest/", fasthttp.StatusMethodNotAllowed)
+		ctx.Response.Header.Set("Allow", "POST")
 		return fasthttp.StatusMethodNotAllowed
 	}
 	if len(ctx.PostBody()) > s.cfg.MaxFrameBytes {

@@ -86,8 +86,8 @@ func (s *Server) refuseConn(ctx *fasthttp.RequestCtx, err error) {
 
 // unavailable answers 503 with Retry-After: the phone keeps its data.
 func (s *Server) unavailable(ctx *fasthttp.RequestCtx, msg string) {
+	ctx.Error(msg, fasthttp.StatusServiceUnavailable) // resets the headers: set ours after
 	ctx.Response.Header.Set("Retry-After", retryAfter(s.cfg.RetryAfter))
-	ctx.Error(msg, fasthttp.StatusServiceUnavailable)
 }
 
 // session is one phone's WebSocket: a reader goroutine (the upgrade handler)
@@ -151,6 +151,7 @@ func (ss *session) run() {
 	ss.conn.SetPongHandler(func(string) error { return ss.extendDeadline() })
 	if ss.child != "" {
 		ss.connected()
+		_ = ss.extendDeadline()
 		ss.replies <- &reply{body: encodeEstablished(ss.child, ss.srv.cfg.ConnectionLabel)}
 	} else {
 		_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.AuthTimeout))
