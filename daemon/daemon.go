@@ -28,6 +28,14 @@ const OutboxFile = "outbox.db"
 // without a real-time clock boots near 1970 or its firmware's date.
 var clockFloor = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 
+// benchNoStore is set only in a build with -tags nostore (see nostore.go).
+var benchNoStore = false
+
+// discardSink acks without storing: the benchmark ceiling.
+type discardSink struct{}
+
+func (discardSink) Store(context.Context, []hearth.Message) error { return nil }
+
 // Daemon is one running hearthd.
 type Daemon struct {
 	cfg     Config
@@ -65,7 +73,12 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), outbox: ob, served: make(chan error, 2)}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(), ob.Collector())
-	d.ingest = ingest.New(ob, ingest.NewStaticRoster(cfg.Children), d.ingestConfig(), d.reg, log)
+	var sink ingest.Sink = ob
+	if benchNoStore {
+		log.Warn("BENCHMARK BUILD: messages are acked WITHOUT being stored (built with -tags nostore)")
+		sink = discardSink{}
+	}
+	d.ingest = ingest.New(sink, ingest.NewStaticRoster(cfg.Children), d.ingestConfig(), d.reg, log)
 	d.public = d.publicServer()
 	d.admin = d.adminServer()
 	return d, nil

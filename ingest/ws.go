@@ -267,7 +267,9 @@ func (ss *session) writeLoop(done chan<- struct{}) {
 			}
 			if !broken && ss.write(rep) != nil {
 				broken = true
-				_ = ss.conn.Close() // the reader fails and stops
+				// Close is a no-op on a conn fasthttp hijacked: the conn closes
+				// when the handler returns, so make the reader give up now.
+				_ = ss.conn.SetReadDeadline(time.Now())
 			}
 			last = rep
 		case <-ping.C:

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# make bench: the Go benchmarks, then load scenarios against a real hearthd and
+# against a build that acks without storing (the ceiling), side by side.
+# Prints a table; copy the figures into bench/RESULTS.md with the date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${BENCH_DURATION:-10s}
+OUT=$(mktemp -d /tmp/hearth-bench.XXXXXX)
+trap 'pkill -f "$OUT/" 2>/dev/null || true; rm -rf "$OUT"' EXIT
+
+echo "== machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3), $(date -u +%F)"
+echo "== Go benchmarks"
+go test -run '^$' -bench . -benchtime "${BENCH_GOTIME:-2s}" ./outbox/ ./central/store/... 2>&1 | grep -E '^(Benchmark|ok|---|\s+.*skip)' || true
+
+go build -o "$OUT/hearthd" ./cmd/hearthd
+go build -tags nostore -o "$OUT/hearthd-nostore" ./cmd/hearthd
+go build -o "$OUT/hearth-load" ./cmd/hearth-load
+
+port=18600
+# start BIN: runs a daemon with limits opened for load, sets PID and URL.
+start() {
+  port=$((port + 2))
+  rm -rf "$OUT/data"
+  "$OUT/$1" --config "" --data-dir "$OUT/data" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
+    --max-conns 5000 --max-conns-per-ip 5000 --rate-per-second 1000000 --log-level warn 2>"$OUT/$1.log" &
+  PID=$!
+  URL="http://127.0.0.1:$port"
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((port + 1))/readyz" >/dev/null && return; sleep 0.05; done
+  echo "daemon did not start"; cat "$OUT/$1.log"; exit 1
+}
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
+rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+
+# load BIN MODE PHONES: one scenario, one JSON line.
+load() {
+  start "$1"
+  "$OUT/hearth-load" --url "$URL" --mode "$2" --phones "$3" --duration "$DUR" --mix location --json
+  stop
+}
+
+printf '\n== load (%s per scenario, phones wait for each ack)\n' "$DUR"
+printf '%-8s %-7s %12s %9s %9s %12s %7s\n' mode phones "hearthd/s" "p50 ms" "p99 ms" "ceiling/s" ratio
+for sc in "ws 1" "ws 10" "ws 50" "ws 200" "http 1" "http 10"; do
+  set -- $sc
+  real=$(load hearthd "$1" "$2")
+  ceil=$(load hearthd-nostore "$1" "$2")
+  python3 - "$1" "$2" "$real" "$ceil" <<'PY'
+import json, sys
+mode, phones, r, c = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+print(f"{mode:<8} {phones:<7} {r['msgs_per_sec']:12.0f} {r['p50_ms']:9.3f} {r['p99_ms']:9.3f} {c['msgs_per_sec']:12.0f} {r['msgs_per_sec']/c['msgs_per_sec']:7.2f}")
+PY
+done
+
+printf '\n== memory\n'
+start hearthd
+sleep 1
+idle=$(rss_kib "$PID")
+"$OUT/hearth-load" --url "$URL" --idle 1000 --phones 1 --messages 1 --duration 6s --json >"$OUT/idle.json" &
+LPID=$!
+sleep 4
+busy=$(rss_kib "$PID")
+conns=$(curl -s "http://127.0.0.1:$((port + 1))/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections"])')
+wait $LPID || true
+stop
+echo "idle RSS: $((idle / 1024)) MiB ($idle KiB)"
+echo "RSS with $conns idle WebSockets: $((busy / 1024)) MiB; per WebSocket: $(( (busy - idle) * 1024 / (conns > 0 ? conns : 1) )) bytes"
