@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strconv"
@@ -93,9 +94,9 @@ func Validate(k Kind, data []byte, w Window) ([]byte, error) {
 // ParseScreenTime decodes and validates a screen_time payload.
 func ParseScreenTime(data []byte, w Window) (ScreenTime, error) {
 	var raw struct {
-		Date  *string                           `json:"date"`
-		Total *json.Number                      `json:"total_screen_time"`
-		Apps  map[string]map[string]json.Number `json:"app_wise_data"`
+		Date  *string                               `json:"date"`
+		Total json.RawMessage                       `json:"total_screen_time"`
+		Apps  map[string]map[string]json.RawMessage `json:"app_wise_data"`
 	}
 	if err := decodeObject(data, &raw); err != nil {
 		return ScreenTime{}, err
@@ -112,17 +113,17 @@ func ParseScreenTime(data []byte, w Window) (ScreenTime, error) {
 		return st, err
 	}
 	st.Date = *raw.Date
-	if raw.Total == nil {
+	if raw.Total == nil || string(raw.Total) == "null" {
 		return st, invalid("total_screen_time", "is required (seconds)")
 	}
-	if st.TotalSeconds, err = seconds("total_screen_time", *raw.Total, MaxDaySeconds); err != nil {
+	if st.TotalSeconds, err = seconds("total_screen_time", raw.Total, MaxDaySeconds); err != nil {
 		return st, err
 	}
 	st.Apps, err = parseApps(raw.Apps)
 	return st, err
 }
 
-func parseApps(raw map[string]map[string]json.Number) (map[string]map[int]int64, error) {
+func parseApps(raw map[string]map[string]json.RawMessage) (map[string]map[int]int64, error) {
 	if len(raw) > MaxApps {
 		return nil, invalid("app_wise_data", fmt.Sprintf("has %d apps; at most %d allowed", len(raw), MaxApps))
 	}
@@ -248,9 +249,12 @@ func decodeObjectAt(field string, data []byte, dst any) error {
 	if err := dec.Decode(dst); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return invalid(joinField(field, te.Field), fmt.Sprintf("must not be a JSON %s", te.Value))
+			return invalid(joinField(field, te.Field), fmt.Sprintf("must not be a JSON %s", clip(te.Value)))
 		}
 		return invalid(field, "is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid(field, "has data after the JSON object")
 	}
 	return nil
 }
@@ -265,7 +269,13 @@ func joinField(parent, child string) string {
 	return parent + "." + child
 }
 
-func seconds(field string, n json.Number, max int64) (int64, error) {
+// seconds parses a count of seconds. A number in a string ("3600") is
+// accepted, as the seed's Django fields accepted it.
+func seconds(field string, raw json.RawMessage, max int64) (int64, error) {
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil || n == "" {
+		return 0, invalid(field, fmt.Sprintf("must be a whole number of seconds, not %s", clip(string(raw))))
+	}
 	s, err := strconv.ParseInt(string(n), 10, 64)
 	if err != nil {
 		f, ferr := strconv.ParseFloat(string(n), 64)
@@ -297,6 +307,11 @@ func timestamp(field string, s *string, w Window) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, *s)
 	if err != nil {
 		return time.Time{}, invalid(field, fmt.Sprintf("%q is not an RFC 3339 time with a zone (2025-12-10T10:30:00Z)", clip(*s)))
+	}
+	// The canonical form is UTC, which JSON can only carry for years 0-9999:
+	// an offset must not push a time out of that range (Marshal would fail).
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return time.Time{}, invalid(field, fmt.Sprintf("%q is outside the years 0000-9999 in UTC", clip(*s)))
 	}
 	if err := w.checkTime(field, t); err != nil {
 		return time.Time{}, err
