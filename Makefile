@@ -4,7 +4,7 @@ BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 RUN_DIR   ?= $(CURDIR)/.run
-CMDS      := hearthd hearth-load
+CMDS      := hearthd hearth-central hearth-load
 
 .PHONY: build test race lint bench run package clean fuzz
 

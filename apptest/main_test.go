@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/guardianai/hearth/central/store/pgtest"
 )
 
 func TestMain(m *testing.M) {
@@ -13,7 +15,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	code := m.Run()
+	code := pgtest.Main(m) // stops the throwaway PostgreSQL, if one was started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

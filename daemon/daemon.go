@@ -115,6 +115,7 @@ func (d *Daemon) publicServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Name:               "hearthd",
 		Handler:            d.ingest.Handler(),
+		ErrorHandler:       d.ingest.RequestError,
 		MaxRequestBodySize: int(d.cfg.MaxFrameBytes),
 		ReadTimeout:        d.cfg.ReadTimeout,
 		WriteTimeout:       d.cfg.WriteTimeout,

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"errors"
+	"net"
 	"strconv"
 	"time"
 
@@ -194,4 +196,21 @@ func (o *httpOutcome) encode() []byte {
 		}
 	}
 	return append(b, '}')
+}
+
+// RequestError answers a request fasthttp could not read (use it as the
+// server's ErrorHandler): a body over the limit gets 413 with a reason and
+// is counted like every other refusal.
+func (s *Server) RequestError(ctx *fasthttp.RequestCtx, err error) {
+	var netErr net.Error
+	code, reason, msg := fasthttp.StatusBadRequest, ReasonBadBody, "malformed HTTP request"
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		code, reason, msg = fasthttp.StatusRequestEntityTooLarge, ReasonTooLarge, "body too large: at most "+strconv.Itoa(s.cfg.MaxFrameBytes)+" bytes"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		code, reason, msg = fasthttp.StatusRequestTimeout, ReasonTimeout, "request not received in time"
+	}
+	s.metrics.refuse(reason, "http")
+	s.metrics.httpRequests.WithLabelValues(strconv.Itoa(code)).Inc()
+	ctx.Error(msg, code)
 }

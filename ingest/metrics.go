@@ -28,6 +28,7 @@ const (
 	ReasonShuttingDown    = "shutting_down"
 	ReasonBadBody         = "bad_body"
 	ReasonBadMethod       = "bad_method"
+	ReasonTimeout         = "timeout"
 )
 
 // Metrics are the device-protocol metrics of one server.

@@ -194,6 +194,10 @@ func testHTTPRefusals(t *testing.T, tg Target) {
 			t.Fatalf("body %q: status %d (%v), want 400", body, code, out)
 		}
 	}
+	big := fmt.Sprintf(`{"child_hash":%q,"location_info":{"pad":"%s"}}`, tg.Known, strings.Repeat("x", 70<<10))
+	if code, out, _ := Post(t, tg, big, nil); code != 413 {
+		t.Fatalf("70 KiB body: status %d (%v), want 413", code, out)
+	}
 	req, _ := http.NewRequest(http.MethodGet, tg.URL+"/api/ingest/", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,0 +1,248 @@
+// Package central is hearth-central, the aggregation server: it takes edge
+// batches and phones' direct data into the SQL store, and serves the read,
+// metrics and health APIs.
+package central
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/central/store"
+	"github.com/guardianai/hearth/ingest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/valyala/fasthttp"
+)
+
+// Paths of the public listener besides the device protocol's.
+const (
+	PathBatches  = "/v1/edge/batches"
+	PathRoster   = "/v1/edge/roster"
+	PathChildren = "/v1/children/"
+)
+
+// Server is one running hearth-central.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   store.Store
+	reg     *prometheus.Registry
+	metrics *metrics
+	ingest  *ingest.Server
+	public  *fasthttp.Server
+	admin   *fasthttp.Server
+	pubLn   net.Listener
+	adminLn net.Listener
+	ready   atomic.Bool
+	served  chan error
+	stopBg  context.CancelFunc
+	bgDone  chan struct{}
+	warn    rateLimited
+}
+
+// Open opens the database named by cfg (applying pending migrations) and
+// returns a Server on it; see New.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := store.OpenWith(ctx, cfg.DSN(), StoreOptions(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", RedactDSN(cfg.DSN()), err)
+	}
+	return New(cfg, st, log)
+}
+
+// StoreOptions are the store settings that cfg implies.
+func StoreOptions(cfg Config) store.Options {
+	return store.Options{Retention: cfg.Retention(), MaxFuture: hearth.DefaultMaxFuture, MaxConns: cfg.MaxDBConns}
+}
+
+// New returns a Server on st and prepares its listeners; Start listens.
+// The Server owns st from now on: Shutdown closes it.
+func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: log, store: st, reg: prometheus.NewRegistry(), served: make(chan error, 2)}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector())
+	s.metrics = newMetrics(s.reg)
+	s.ingest = ingest.New(Sink{st}, Roster{st}, s.ingestConfig(), s.reg, log)
+	s.public = s.publicServer()
+	s.admin = s.adminServer()
+	return s, nil
+}
+
+func (s *Server) ingestConfig() ingest.Config {
+	c := ingest.DefaultConfig()
+	c.MaxFrameBytes = int(s.cfg.MaxFrameBytes)
+	c.MaxConns = s.cfg.MaxConns
+	c.MaxConnsPerIP = s.cfg.MaxConnsPerIP
+	c.RatePerSecond = s.cfg.RatePerSecond
+	c.RateBurst = int(2*s.cfg.RatePerSecond) + 1
+	c.IdleTimeout = s.cfg.IdleTimeout
+	c.PingInterval = s.cfg.PingInterval
+	c.WriteTimeout = s.cfg.WriteTimeout
+	c.RetryAfter = s.cfg.RetryAfter
+	c.StoreTimeout = s.cfg.StoreTimeout
+	c.Window = func() hearth.Window { return s.window(time.Now()) }
+	c.ConnectionLabel = "hearth-central"
+	return c
+}
+
+// window is central's time check at now: its clock is trusted.
+func (s *Server) window(now time.Time) hearth.Window {
+	return hearth.Window{Now: now, MaxAge: s.cfg.Retention(), MaxFuture: hearth.DefaultMaxFuture}
+}
+
+func (s *Server) publicServer() *fasthttp.Server {
+	batchLimit, batchTimeout := int(s.cfg.MaxBatchBytes), s.cfg.BatchReadTimeout
+	return &fasthttp.Server{
+		Name:               "hearth-central",
+		Handler:            s.route,
+		MaxRequestBodySize: int(s.cfg.MaxFrameBytes),
+		// Only edge batches may be large; phones' bodies keep the frame limit.
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			if bytes.HasPrefix(h.RequestURI(), []byte(PathBatches)) {
+				return fasthttp.RequestConfig{MaxRequestBodySize: batchLimit, ReadTimeout: batchTimeout}
+			}
+			return fasthttp.RequestConfig{}
+		},
+		ErrorHandler:          s.requestError,
+		ReadTimeout:           s.cfg.ReadTimeout,
+		WriteTimeout:          s.cfg.WriteTimeout,
+		IdleTimeout:           s.cfg.IdleTimeout,
+		MaxConnsPerIP:         s.cfg.MaxConnsPerIP,
+		Concurrency:           s.cfg.MaxConns + 1024,
+		NoDefaultServerHeader: true,
+		Logger:                slogPrinter{s.log},
+	}
+}
+
+// route serves the public listener: the device protocol first, then the
+// edge and read APIs.
+func (s *Server) route(ctx *fasthttp.RequestCtx) {
+	if s.ingest.Handle(ctx) {
+		return
+	}
+	path := string(ctx.Path())
+	switch {
+	case path == PathBatches:
+		s.serveBatch(ctx)
+	case path == PathRoster:
+		s.serveRoster(ctx)
+	case strings.HasPrefix(path, PathChildren):
+		s.serveRead(ctx, strings.TrimPrefix(path, PathChildren))
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, "not found: edges use "+PathBatches+" and "+PathRoster+
+			", phones /ws/ingest/<child_hash>/ or /api/ingest/, readers "+PathChildren+"<child_hash>/{screen_time,locations,site_access}")
+	}
+}
+
+// requestError answers a request fasthttp could not read; all but an
+// oversized batch are answered like the device protocol's.
+func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) && string(ctx.Path()) == PathBatches {
+		s.metrics.batches.WithLabelValues(BatchTooLarge).Inc()
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge,
+			fmt.Sprintf("batch body larger than %d bytes as sent: split it", s.cfg.MaxBatchBytes))
+		return
+	}
+	s.ingest.RequestError(ctx, err)
+}
+
+// Start listens on both addresses and serves in the background.
+func (s *Server) Start() error {
+	var err error
+	if s.pubLn, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+		return fmt.Errorf("listen for edges and phones: %w", err)
+	}
+	if s.adminLn, err = net.Listen("tcp", s.cfg.AdminListen); err != nil {
+		s.pubLn.Close()
+		return fmt.Errorf("listen for admin: %w", err)
+	}
+	go func() { s.served <- s.public.Serve(s.pubLn) }()
+	go func() { s.served <- s.admin.Serve(s.adminLn) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopBg, s.bgDone = cancel, make(chan struct{})
+	go s.retention(ctx)
+	s.ready.Store(true)
+	s.log.Info("hearth-central ready", "listen", s.pubLn.Addr().String(), "admin", s.adminLn.Addr().String(),
+		"db", RedactDSN(s.cfg.DSN()), "retention_days", s.cfg.RetentionDays, "admin_token", s.cfg.AdminToken != "")
+	return nil
+}
+
+// Addr is the public listener's address (after Start).
+func (s *Server) Addr() string { return s.pubLn.Addr().String() }
+
+// AdminAddr is the admin listener's address (after Start).
+func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
+
+// Shutdown stops in reverse order of start: the public listener (in-flight
+// batches finish, WebSockets close with 1001), the retention job, the
+// store, then the admin listener.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	var errs []error
+	step := func(name string, f func() error) {
+		t := time.Now()
+		err := f()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		s.log.Info("stopped "+name, "took", time.Since(t).Round(time.Millisecond), "err", err)
+	}
+	step("public listener", func() error {
+		wsDone := make(chan error, 1)
+		go func() { wsDone <- s.ingest.Shutdown(ctx) }()
+		return errors.Join(s.public.ShutdownWithContext(ctx), <-wsDone)
+	})
+	if s.stopBg != nil {
+		step("retention job", func() error { s.stopBg(); <-s.bgDone; return nil })
+	}
+	step("store", s.store.Close)
+	step("admin listener", func() error { return s.admin.ShutdownWithContext(ctx) })
+	return errors.Join(errs...)
+}
+
+// dbContext bounds one request's database work. It is not derived from the
+// request: fasthttp's RequestCtx is done only at server shutdown, and a
+// batch in flight then must still finish.
+func (s *Server) dbContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+}
+
+// unavailable reports whether err means "retry later": the store is down
+// or too slow.
+func unavailable(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// slogPrinter routes fasthttp's log lines into slog.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, args ...any) {
+	p.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+// rateLimited lets a repeated warning through at most once per interval,
+// so a database outage does not flood the log.
+type rateLimited struct{ last atomic.Int64 }
+
+func (r *rateLimited) allow(interval time.Duration) bool {
+	now := time.Now().UnixNano()
+	last := r.last.Load()
+	return now-last >= int64(interval) && r.last.CompareAndSwap(last, now)
+}

@@ -1,0 +1,217 @@
+package central
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/config"
+	"github.com/guardianai/hearth/ingest"
+)
+
+// Config is hearth-central's configuration; its yaml keys are also its flag
+// names (with - for _) and HEARTH_* variables.
+type Config struct {
+	Listen      string `yaml:"listen"`
+	AdminListen string `yaml:"admin_listen"`
+	DataDir     string `yaml:"data_dir"`
+	// DB is "sqlite:///path/file.db" or a postgres:// URL; "" means
+	// sqlite://<data_dir>/central.db.
+	DB string `yaml:"db"`
+	// AdminToken lets the operator read any child's data; "" allows only
+	// home tokens on the read API.
+	AdminToken string `yaml:"admin_token"`
+
+	RetentionDays  int           `yaml:"retention_days"`
+	PruneInterval  time.Duration `yaml:"prune_interval"`
+	ClockTolerance time.Duration `yaml:"clock_tolerance"`
+
+	MaxBatchBytes             config.ByteSize `yaml:"max_batch_bytes"`
+	MaxBatchDecompressedBytes config.ByteSize `yaml:"max_batch_decompressed_bytes"`
+	MaxBatchMessages          int             `yaml:"max_batch_messages"`
+	BatchReadTimeout          time.Duration   `yaml:"batch_read_timeout"`
+	StoreTimeout              time.Duration   `yaml:"store_timeout"`
+	RetryAfter                time.Duration   `yaml:"retry_after"`
+	MaxDBConns                int             `yaml:"max_db_conns"`
+
+	MaxFrameBytes config.ByteSize `yaml:"max_frame_bytes"`
+	MaxConns      int             `yaml:"max_conns"`
+	MaxConnsPerIP int             `yaml:"max_conns_per_ip"`
+	RatePerSecond float64         `yaml:"rate_per_second"`
+	ReadTimeout   time.Duration   `yaml:"read_timeout"`
+	IdleTimeout   time.Duration   `yaml:"idle_timeout"`
+	PingInterval  time.Duration   `yaml:"ping_interval"`
+	WriteTimeout  time.Duration   `yaml:"write_timeout"`
+
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	LogLevel        string        `yaml:"log_level"`
+	LogFormat       string        `yaml:"log_format"`
+}
+
+// DBFile is the SQLite file's name inside the data directory.
+const DBFile = "central.db"
+
+// DefaultConfig returns the settings of a fresh install.
+func DefaultConfig() Config {
+	lim := ingest.DefaultConfig()
+	return Config{
+		Listen:                    ":8080",
+		AdminListen:               "127.0.0.1:8081",
+		DataDir:                   "/var/lib/hearth-central",
+		RetentionDays:             int(hearth.DefaultRetention / (24 * time.Hour)),
+		PruneInterval:             time.Hour,
+		ClockTolerance:            5 * time.Second,
+		MaxBatchBytes:             8 << 20,
+		MaxBatchDecompressedBytes: 64 << 20,
+		MaxBatchMessages:          10000,
+		BatchReadTimeout:          2 * time.Minute, // a large batch over a slow home uplink
+		StoreTimeout:              30 * time.Second,
+		RetryAfter:                15 * time.Second,
+		MaxFrameBytes:             config.ByteSize(lim.MaxFrameBytes),
+		MaxConns:                  10000,
+		MaxConnsPerIP:             256, // many phones and edges may share a NAT or a load balancer
+		RatePerSecond:             lim.RatePerSecond,
+		ReadTimeout:               30 * time.Second,
+		IdleTimeout:               lim.IdleTimeout,
+		PingInterval:              lim.PingInterval,
+		WriteTimeout:              lim.WriteTimeout,
+		ShutdownTimeout:           20 * time.Second,
+		LogLevel:                  "info",
+		LogFormat:                 "text",
+	}
+}
+
+// BindDB ties the settings every subcommand needs (where the database is)
+// to their flags and variables.
+func (c *Config) BindDB(b *config.Binder) {
+	b.String(&c.DB, "db", `database: sqlite:///path/file.db or postgres://… ("" = sqlite://<data-dir>/`+DBFile+`)`)
+	b.String(&c.DataDir, "data-dir", "directory of the default SQLite database")
+}
+
+// Bind ties every setting to its flag and variable.
+func (c *Config) Bind(b *config.Binder) {
+	c.BindDB(b)
+	b.String(&c.Listen, "listen", "address for edges and phones (batch API, device protocol, read API)")
+	b.String(&c.AdminListen, "admin-listen", "address for /metrics, /healthz, /readyz")
+	b.String(&c.AdminToken, "admin-token", `operator token for the read API ("" = home tokens only)`)
+	b.Int(&c.RetentionDays, "retention-days", "refuse and prune data older than this many days")
+	b.Duration(&c.PruneInterval, "prune-interval", "how often old data is pruned")
+	b.Duration(&c.ClockTolerance, "clock-tolerance", "an edge clock off by more than this has its times corrected")
+	b.Bytes(&c.MaxBatchBytes, "max-batch-bytes", "largest edge batch body as sent (compressed)")
+	b.Bytes(&c.MaxBatchDecompressedBytes, "max-batch-decompressed-bytes", "largest edge batch after decompression")
+	b.Int(&c.MaxBatchMessages, "max-batch-messages", "most messages in one edge batch")
+	b.Duration(&c.BatchReadTimeout, "batch-read-timeout", "time to receive one edge batch body")
+	b.Duration(&c.StoreTimeout, "store-timeout", "a database call taking longer answers 503")
+	b.Duration(&c.RetryAfter, "retry-after", "Retry-After advised when the database is unavailable")
+	b.Int(&c.MaxDBConns, "max-db-conns", "database connections (0 = max(4, CPUs))")
+	b.Bytes(&c.MaxFrameBytes, "max-frame-bytes", "largest WebSocket frame or device HTTP body")
+	b.Int(&c.MaxConns, "max-conns", "most open WebSockets")
+	b.Int(&c.MaxConnsPerIP, "max-conns-per-ip", "most open connections from one address")
+	b.Float(&c.RatePerSecond, "rate-per-second", "data messages per WebSocket per second")
+	b.Duration(&c.ReadTimeout, "read-timeout", "time to read a request or WebSocket handshake")
+	b.Duration(&c.IdleTimeout, "idle-timeout", "close a connection silent this long")
+	b.Duration(&c.PingInterval, "ping-interval", "how often the server pings a WebSocket")
+	b.Duration(&c.WriteTimeout, "write-timeout", "close a connection that does not take a reply in this time")
+	b.Duration(&c.ShutdownTimeout, "shutdown-timeout", "longest graceful shutdown")
+	b.String(&c.LogLevel, "log-level", "debug, info, warn or error")
+	b.String(&c.LogFormat, "log-format", "text or json")
+}
+
+// DSN returns the database URL: DB, or the SQLite file in DataDir.
+func (c *Config) DSN() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return "sqlite://" + filepath.Join(c.DataDir, DBFile)
+}
+
+// Retention is the retention window.
+func (c *Config) Retention() time.Duration {
+	return time.Duration(c.RetentionDays) * 24 * time.Hour
+}
+
+// ValidateDB reports a database setting that cannot work.
+func (c *Config) ValidateDB() error {
+	if c.DB == "" && c.DataDir == "" {
+		return errors.New("db: set db or data_dir")
+	}
+	dsn := c.DSN()
+	switch {
+	case strings.HasPrefix(dsn, "sqlite://"):
+		if strings.TrimPrefix(dsn, "sqlite://") == "" {
+			return errors.New("db: sqlite:// needs a file path, e.g. sqlite:///var/lib/hearth-central/central.db")
+		}
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		if _, err := url.Parse(dsn); err != nil {
+			return errors.New("db: the postgres URL does not parse")
+		}
+	default:
+		return fmt.Errorf("db: %q must start with sqlite:// or postgres://", RedactDSN(dsn))
+	}
+	return nil
+}
+
+// Validate reports every setting that cannot work.
+func (c *Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	if err := c.ValidateDB(); err != nil {
+		errs = append(errs, err)
+	}
+	for name, addr := range map[string]string{"listen": c.Listen, "admin_listen": c.AdminListen} {
+		_, _, err := net.SplitHostPort(addr)
+		check(err == nil, "%s: %q is not host:port", name, addr)
+	}
+	check(c.AdminToken == "" || len(c.AdminToken) >= 16, "admin_token: must be at least 16 characters (or empty)")
+	check(c.RetentionDays > 0, "retention_days: must be positive")
+	check(c.ClockTolerance >= 0, "clock_tolerance: must not be negative")
+	check(c.MaxBatchBytes >= 1024, "max_batch_bytes: %d is below 1KiB", c.MaxBatchBytes)
+	check(c.MaxBatchDecompressedBytes >= c.MaxBatchBytes, "max_batch_decompressed_bytes (%d) must be at least max_batch_bytes (%d)", c.MaxBatchDecompressedBytes, c.MaxBatchBytes)
+	check(c.MaxBatchMessages > 0, "max_batch_messages: must be positive")
+	check(c.MaxDBConns >= 0, "max_db_conns: must not be negative")
+	check(c.MaxFrameBytes >= 1024 && c.MaxFrameBytes <= 16<<20, "max_frame_bytes: %d is outside 1KiB-16MiB", c.MaxFrameBytes)
+	check(c.MaxConns > 0, "max_conns: must be positive")
+	check(c.MaxConnsPerIP > 0, "max_conns_per_ip: must be positive")
+	check(c.RatePerSecond > 0, "rate_per_second: must be positive")
+	for name, d := range map[string]time.Duration{"prune_interval": c.PruneInterval, "store_timeout": c.StoreTimeout, "batch_read_timeout": c.BatchReadTimeout,
+		"retry_after": c.RetryAfter, "read_timeout": c.ReadTimeout, "idle_timeout": c.IdleTimeout,
+		"ping_interval": c.PingInterval, "write_timeout": c.WriteTimeout, "shutdown_timeout": c.ShutdownTimeout} {
+		check(d > 0, "%s: must be positive", name)
+	}
+	check(c.PingInterval < c.IdleTimeout, "ping_interval (%s) must be shorter than idle_timeout (%s)", c.PingInterval, c.IdleTimeout)
+	check(c.LogLevel == "debug" || c.LogLevel == "info" || c.LogLevel == "warn" || c.LogLevel == "error", "log_level: %q is not debug, info, warn or error", c.LogLevel)
+	check(c.LogFormat == "text" || c.LogFormat == "json", "log_format: %q is not text or json", c.LogFormat)
+	return errors.Join(errs...)
+}
+
+// Write prints the effective configuration's main keys, secrets redacted.
+func (c *Config) Write(w io.Writer) {
+	admin := "unset"
+	if c.AdminToken != "" {
+		admin = "set"
+	}
+	fmt.Fprintf(w, "listen: %s\nadmin_listen: %s\ndb: %s\nadmin_token: %s\nretention_days: %d\nclock_tolerance: %s\nmax_batch_bytes: %d\nmax_batch_messages: %d\n",
+		c.Listen, c.AdminListen, RedactDSN(c.DSN()), admin, c.RetentionDays, c.ClockTolerance, c.MaxBatchBytes, c.MaxBatchMessages)
+}
+
+// RedactDSN hides the password of a database URL, for logs and messages.
+func RedactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		if err != nil && strings.Contains(dsn, "@") {
+			return "(unparsable database URL)"
+		}
+		return dsn
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,203 @@
+package central
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/central/store"
+	"github.com/valyala/fasthttp"
+)
+
+// BatchResult is the answer for one message of a batch.
+type BatchResult struct {
+	Seq    uint64 `json:"seq"`
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// BatchReply is the body of a 200 answer to a batch.
+type BatchReply struct {
+	Results []BatchResult `json:"results"`
+}
+
+// RosterReply is the body of GET /v1/edge/roster.
+type RosterReply struct {
+	Children []string `json:"children"`
+}
+
+// serveBatch answers POST /v1/edge/batches.
+func (s *Server) serveBatch(ctx *fasthttp.RequestCtx) {
+	result := s.handleBatch(ctx, time.Now())
+	s.metrics.batches.WithLabelValues(result).Inc()
+}
+
+func (s *Server) handleBatch(ctx *fasthttp.RequestCtx, now time.Time) string {
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		writeError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed: POST a batch")
+		return BatchBadMethod
+	}
+	home, result, ok := s.authEdge(ctx)
+	if !ok {
+		return result
+	}
+	batch, err := DecodeBatch(ctx.PostBody(), string(ctx.Request.Header.ContentEncoding()), s.limits())
+	if err != nil {
+		return s.refuseBatch(ctx, home, err)
+	}
+	dbctx, cancel := s.dbContext()
+	defer cancel()
+	offset := batch.SentAt.Sub(now)
+	results, err := s.applyBatch(dbctx, home.ID, batch, ClockShift(batch.SentAt, now, s.cfg.ClockTolerance), now)
+	if err != nil {
+		return s.storeFailed(ctx, "apply batch", home, err)
+	}
+	s.recordOffset(dbctx, home, offset, now)
+	s.countResults(results)
+	writeJSON(ctx, fasthttp.StatusOK, BatchReply{Results: WireResults(batch.Messages, results)})
+	s.log.Debug("batch applied", "home", home.ID, "edge", clip(batch.EdgeID), "messages", len(results),
+		"offset", offset.Round(time.Millisecond), "took", time.Since(now).Round(time.Microsecond))
+	return BatchOK
+}
+
+func (s *Server) limits() BatchLimits {
+	return BatchLimits{MaxDecompressed: int64(s.cfg.MaxBatchDecompressedBytes), MaxMessages: s.cfg.MaxBatchMessages}
+}
+
+// refuseBatch answers a batch that could not be decoded.
+func (s *Server) refuseBatch(ctx *fasthttp.RequestCtx, home store.Home, err error) string {
+	var be *BatchError
+	if !errors.As(err, &be) {
+		panic("BUG: DecodeBatch returned " + err.Error())
+	}
+	writeError(ctx, be.Status, be.Reason)
+	s.log.Info("batch refused", "home", home.ID, "status", be.Status, "reason", be.Reason)
+	switch be.Status {
+	case fasthttp.StatusRequestEntityTooLarge:
+		return BatchTooLarge
+	case fasthttp.StatusUnsupportedMediaType:
+		return BatchBadEncoding
+	}
+	return BatchBadRequest
+}
+
+// storeFailed answers a database failure: 503 + Retry-After when retrying
+// may work, 500 otherwise. The edge keeps the batch either way.
+func (s *Server) storeFailed(ctx *fasthttp.RequestCtx, op string, home store.Home, err error) string {
+	if unavailable(err) {
+		if s.warn.allow(10 * time.Second) {
+			s.log.Warn("database unavailable; edges told to retry", "op", op, "home", home.ID, "retry_after", s.cfg.RetryAfter, "err", err)
+		}
+		writeUnavailable(ctx, s.cfg.RetryAfter, "database unavailable; retry later")
+		return BatchUnavailable
+	}
+	s.log.Error("database failed; edge will retry", "op", op, "home", home.ID, "err", err)
+	writeError(ctx, fasthttp.StatusInternalServerError, "internal error; retry later")
+	return BatchFailed
+}
+
+// applyBatch checks every message, upserts the good ones for home in one
+// transaction and returns one result per message, in order. An error means
+// nothing was stored.
+func (s *Server) applyBatch(ctx context.Context, home string, b Batch, shift time.Duration, now time.Time) ([]store.Result, error) {
+	msgs, idx, results := PrepareMessages(b.Messages, s.window(now), shift, s.cfg.ClockTolerance)
+	if len(msgs) > 0 {
+		t := time.Now()
+		applied, err := s.store.Apply(ctx, home, msgs)
+		s.metrics.applySeconds.Observe(time.Since(t).Seconds())
+		if err != nil {
+			return nil, err
+		}
+		if len(applied) != len(msgs) {
+			panic(fmt.Sprintf("BUG: store.Apply returned %d results for %d messages", len(applied), len(msgs)))
+		}
+		for i, r := range applied {
+			results[idx[i]] = r
+		}
+	}
+	return results, nil
+}
+
+// WireResults pairs each message's Result with its seq for the reply.
+func WireResults(ms []BatchMessage, results []store.Result) []BatchResult {
+	out := make([]BatchResult, len(results))
+	for i, r := range results {
+		out[i] = BatchResult{Seq: ms[i].Seq, Status: r.Status, Error: r.Error}
+		if r.Status != store.StatusOK && r.Status != store.StatusRejected {
+			panic("BUG: result status " + r.Status)
+		}
+	}
+	return out
+}
+
+// PrepareMessages checks batch messages against window w and maps their
+// received_at to central's clock (see ClockShift and CorrectReceivedAt). It
+// returns the messages to apply, the index in ms of each, and one Result per
+// message of ms: the rejections filled in, the rest left for the store.
+func PrepareMessages(ms []BatchMessage, w hearth.Window, shift, tolerance time.Duration) ([]hearth.Message, []int, []store.Result) {
+	results := make([]store.Result, len(ms))
+	msgs := make([]hearth.Message, 0, len(ms))
+	idx := make([]int, 0, len(ms))
+	for i := range ms {
+		m, err := prepareMessage(&ms[i], w, shift, tolerance)
+		if err != nil {
+			results[i] = rejection(err)
+			continue
+		}
+		msgs = append(msgs, m)
+		idx = append(idx, i)
+	}
+	return msgs, idx, results
+}
+
+func prepareMessage(bm *BatchMessage, w hearth.Window, shift, tolerance time.Duration) (hearth.Message, error) {
+	kind := hearth.Kind(bm.Type)
+	switch {
+	case bm.ChildHash == "":
+		return hearth.Message{}, invalid("child_hash", "is required")
+	case bm.Type == "":
+		return hearth.Message{}, invalid("type", "is required")
+	case !kind.Valid():
+		return hearth.Message{}, &hearth.InvalidError{Code: hearth.CodeUnknownType, Field: "type", Reason: fmt.Sprintf("unknown message type %q", clip(bm.Type))}
+	case bm.Data == nil:
+		return hearth.Message{}, invalid("data", "is required")
+	case bm.ReceivedAt == "":
+		return hearth.Message{}, invalid("received_at", "is required (RFC 3339)")
+	}
+	recv, err := time.Parse(time.RFC3339Nano, bm.ReceivedAt)
+	if err != nil {
+		return hearth.Message{}, invalid("received_at", fmt.Sprintf("%q is not an RFC 3339 time", clip(bm.ReceivedAt)))
+	}
+	canon, err := hearth.Validate(kind, bm.Data, w)
+	if err != nil {
+		return hearth.Message{}, err
+	}
+	recv = CorrectReceivedAt(recv, shift, w.Now, tolerance)
+	return hearth.Message{ChildHash: bm.ChildHash, Kind: kind, ReceivedAt: recv.UTC(), Via: bm.Via, Data: canon}, nil
+}
+
+func invalid(field, reason string) error {
+	return &hearth.InvalidError{Code: hearth.CodeInvalid, Field: field, Reason: reason}
+}
+
+// rejection turns a validation error into a rejected Result.
+func rejection(err error) store.Result {
+	code := hearth.InvalidCode(err)
+	if code == "" {
+		code = hearth.CodeInvalid
+	}
+	return store.Result{Status: store.StatusRejected, Code: code, Error: err.Error()}
+}
+
+func (s *Server) countResults(results []store.Result) {
+	for _, r := range results {
+		code := codeNone
+		if r.Status != store.StatusOK {
+			code = r.Code
+		}
+		s.metrics.messages.WithLabelValues(r.Status, code).Inc()
+	}
+}

@@ -1,0 +1,67 @@
+package central
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Results of an edge batch request: the label values of
+// hearth_central_batches_total.
+const (
+	BatchOK           = "ok"
+	BatchUnauthorized = "unauthorized"
+	BatchBadRequest   = "bad_request"
+	BatchTooLarge     = "too_large"
+	BatchBadEncoding  = "unsupported_encoding"
+	BatchBadMethod    = "bad_method"
+	BatchUnavailable  = "unavailable"
+	BatchFailed       = "error"
+)
+
+// codeNone is the code label of a message that was stored.
+const codeNone = "none"
+
+type metrics struct {
+	batches      *prometheus.CounterVec
+	messages     *prometheus.CounterVec
+	applySeconds prometheus.Histogram
+	clockOffset  *prometheus.GaugeVec
+	pruned       prometheus.Counter
+	pruneErrors  prometheus.Counter
+	reads        *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		batches: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_central_batches_total",
+			Help: "Edge batch requests, by result (ok, unauthorized, bad_request, too_large, unsupported_encoding, bad_method, unavailable, error).",
+		}, []string{"result"}),
+		messages: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_central_messages_total",
+			Help: "Messages of edge batches answered, by status (ok, rejected) and rejection code (none when stored).",
+		}, []string{"status", "code"}),
+		applySeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hearth_central_apply_seconds",
+			Help:    "Time to upsert one edge batch into the database (one transaction).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		clockOffset: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hearth_central_edge_clock_offset_seconds",
+			Help: "Edge clock minus central clock at the home's last batch.",
+		}, []string{"home"}),
+		pruned: f.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_central_pruned_rows_total",
+			Help: "Rows deleted by the retention job.",
+		}),
+		pruneErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_central_prune_errors_total",
+			Help: "Retention job runs that failed.",
+		}),
+		reads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_central_read_requests_total",
+			Help: "Read API requests, by HTTP status code.",
+		}, []string{"code"}),
+	}
+}

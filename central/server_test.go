@@ -1,0 +1,153 @@
+package central
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guardianai/hearth/central/store"
+)
+
+// testServer is a started Server on SQLite with one home and child.
+type testServer struct {
+	*Server
+	url, admin string
+	token      string
+	child      string
+}
+
+func startTestServer(t *testing.T, edit func(*Config)) *testServer {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.AdminListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.MaxBatchBytes = 4 << 10
+	cfg.MaxBatchDecompressedBytes = 64 << 10
+	if edit != nil {
+		edit(&cfg)
+	}
+	st, err := store.OpenWith(context.Background(), cfg.DSN(), StoreOptions(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	home, token, err := st.AddHome(ctx, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := st.AddChild(ctx, home, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return &testServer{Server: s, url: "http://" + s.Addr(), admin: "http://" + s.AdminAddr(), token: token, child: child}
+}
+
+func (ts *testServer) post(t *testing.T, body []byte, hdr map[string]string) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, ts.url+PathBatches, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+ts.token)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func location(seq int, child string, recv time.Time) string {
+	return fmt.Sprintf(`{"seq":%d,"child_hash":%q,"type":"location","received_at":%q,"via":"ws","data":{"timestamp":%q,"latitude":1,"longitude":2}}`,
+		seq, child, recv.Format(time.RFC3339Nano), recv.Add(-time.Second).Format(time.RFC3339Nano))
+}
+
+// Ensure that a batch is answered per message and its size limits hold
+// over HTTP: too large as sent, too large inflated, too many messages.
+func TestServer_Batch(t *testing.T) {
+	ts := startTestServer(t, func(c *Config) { c.MaxBatchMessages = 3 })
+	now := time.Now().UTC()
+	body := fmt.Sprintf(`{"edge_id":"e","sent_at":%q,"messages":[%s,%s]}`, now.Format(time.RFC3339Nano),
+		location(1, ts.child, now), location(2, "nobody", now))
+	code, reply, _ := ts.post(t, gz(t, body), map[string]string{"Content-Encoding": "gzip"})
+	var br BatchReply
+	if err := json.Unmarshal([]byte(reply), &br); code != 200 || err != nil {
+		t.Fatalf("%d %s", code, reply)
+	}
+	if len(br.Results) != 2 || br.Results[0] != (BatchResult{1, "ok", ""}) || br.Results[1] != (BatchResult{2, "rejected", "unknown child"}) {
+		t.Fatalf("results %+v", br.Results)
+	}
+	big := `{"sent_at":"2025-12-10T10:00:00Z","messages":[],"pad":"` + strings.Repeat("x", 8<<10) + `"}`
+	if code, reply, _ := ts.post(t, []byte(big), nil); code != 413 || !strings.Contains(reply, "split") {
+		t.Fatalf("body over max_batch_bytes: %d %s", code, reply)
+	}
+	bomb := gz(t, `{"sent_at":"2025-12-10T10:00:00Z","messages":[],"pad":"`+strings.Repeat("x", 1<<20)+`"}`)
+	if code, reply, _ := ts.post(t, bomb, map[string]string{"Content-Encoding": "gzip"}); code != 413 || !strings.Contains(reply, "decompressed") {
+		t.Fatalf("gzip bomb: %d %s", code, reply)
+	}
+	many := fmt.Sprintf(`{"sent_at":%q,"messages":[%s,%s,%s,%s]}`, now.Format(time.RFC3339), location(1, ts.child, now),
+		location(2, ts.child, now), location(3, ts.child, now), location(4, ts.child, now))
+	if code, reply, _ := ts.post(t, []byte(many), nil); code != 413 || !strings.Contains(reply, "at most 3") {
+		t.Fatalf("too many messages: %d %s", code, reply)
+	}
+	if code, reply, _ := ts.post(t, []byte(`{"sent_at":"x"}`), nil); code != 400 || !strings.Contains(reply, "sent_at") {
+		t.Fatalf("malformed: %d %s", code, reply)
+	}
+	_, metrics := httpGet(t, ts.admin+"/metrics")
+	for _, want := range []string{
+		`hearth_central_batches_total{result="ok"} 1`,
+		`hearth_central_batches_total{result="too_large"} 3`,
+		`hearth_central_batches_total{result="bad_request"} 1`,
+		`hearth_central_messages_total{code="unknown_child",status="rejected"} 1`,
+		`hearth_central_messages_total{code="none",status="ok"} 1`,
+		`hearth_central_apply_seconds_count 1`,
+		`hearth_central_edge_clock_offset_seconds{home=`,
+		`hearth_ingest_connections 0`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// Ensure that /readyz follows the store and the server's life.
+func TestServer_Ready(t *testing.T) {
+	ts := startTestServer(t, nil)
+	if code, body := httpGet(t, ts.admin+"/readyz"); code != 200 {
+		t.Fatalf("readyz %d %s", code, body)
+	}
+	if code, _ := httpGet(t, ts.admin+"/healthz"); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	ts.ready.Store(false)
+	if code, _ := httpGet(t, ts.admin+"/readyz"); code != 503 {
+		t.Fatalf("readyz while not ready: %d", code)
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

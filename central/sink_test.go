@@ -1,0 +1,150 @@
+package central
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/central/store"
+)
+
+// Ensure that the first rejected Result becomes the error the ingest
+// package answers with.
+func TestSinkError(t *testing.T) {
+	ok := store.Result{Status: store.StatusOK}
+	for _, tc := range []struct {
+		name      string
+		results   []store.Result
+		unknown   bool
+		code, msg string
+	}{
+		{name: "all ok", results: []store.Result{ok, ok}},
+		{name: "none", results: nil},
+		{"unknown child", []store.Result{ok, {Status: store.StatusRejected, Code: store.CodeUnknownChild, Error: "unknown child"}}, true, "", "unknown child"},
+		{"foreign child", []store.Result{{Status: store.StatusRejected, Code: store.CodeForeignChild, Error: "child does not belong to this home"}}, true, "", "does not belong"},
+		{"too old", []store.Result{{Status: store.StatusRejected, Code: hearth.CodeTooOld, Error: "timestamp: old"}}, false, hearth.CodeTooOld, "timestamp: old"},
+		{"invalid", []store.Result{{Status: store.StatusRejected, Code: hearth.CodeInvalid, Error: "logs.url: url must not contain a NUL character"}}, false, hearth.CodeInvalid, "NUL"},
+		{"no code", []store.Result{{Status: store.StatusRejected, Error: "odd"}}, false, hearth.CodeInvalid, "odd"},
+		{"first wins", []store.Result{{Status: store.StatusRejected, Code: hearth.CodeFuture, Error: "future"}, {Status: store.StatusRejected, Code: store.CodeUnknownChild}}, false, hearth.CodeFuture, "future"},
+	} {
+		err := SinkError(tc.results)
+		switch {
+		case tc.msg == "" && err != nil:
+			t.Errorf("%s: %v, want nil", tc.name, err)
+		case tc.msg == "":
+		case tc.unknown && !errors.Is(err, hearth.ErrUnknownChild):
+			t.Errorf("%s: %v, want hearth.ErrUnknownChild", tc.name, err)
+		case !tc.unknown && hearth.InvalidCode(err) != tc.code:
+			t.Errorf("%s: %v (code %q), want an *InvalidError with code %q", tc.name, err, hearth.InvalidCode(err), tc.code)
+		case !strings.Contains(err.Error(), tc.msg):
+			t.Errorf("%s: %q does not contain %q", tc.name, err, tc.msg)
+		}
+	}
+}
+
+// Ensure that results are paired with the seqs of their messages, in order.
+func TestWireResults(t *testing.T) {
+	ms := []BatchMessage{{Seq: 7}, {Seq: 3}, {Seq: 9}}
+	got := WireResults(ms, []store.Result{{Status: store.StatusOK}, {Status: store.StatusRejected, Code: store.CodeUnknownChild, Error: "unknown child"}, {Status: store.StatusOK}})
+	want := []BatchResult{{7, "ok", ""}, {3, "rejected", "unknown child"}, {9, "ok", ""}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("result %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// Ensure that messages are checked one by one and their times corrected.
+func TestPrepareMessages(t *testing.T) {
+	w := hearth.Window{Now: t0, MaxAge: hearth.DefaultRetention, MaxFuture: hearth.DefaultMaxFuture}
+	loc := []byte(`{"timestamp":"2025-12-10T11:00:00Z","latitude":1,"longitude":2}`)
+	ms := []BatchMessage{
+		{Seq: 1, ChildHash: "kid", Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Via: "ws", Data: loc},
+		{Seq: 2, Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Data: loc},
+		{Seq: 3, ChildHash: "kid", Type: "weather", ReceivedAt: "2025-12-10T12:50:00Z", Data: loc},
+		{Seq: 4, ChildHash: "kid", ReceivedAt: "2025-12-10T12:50:00Z", Data: loc},
+		{Seq: 5, ChildHash: "kid", Type: "location", ReceivedAt: "2025-12-10T12:50:00Z"},
+		{Seq: 6, ChildHash: "kid", Type: "location", Data: loc},
+		{Seq: 7, ChildHash: "kid", Type: "location", ReceivedAt: "noon", Data: loc},
+		{Seq: 8, ChildHash: "kid", Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Data: []byte(`{"timestamp":"2001-01-01T00:00:00Z","latitude":1,"longitude":2}`)},
+		{Seq: 9, ChildHash: "kid", Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Data: []byte(`{"timestamp":"2025-12-10T11:00:00Z","latitude":100,"longitude":2}`)},
+		{Seq: 10, ChildHash: "kid", Type: "screen_time", ReceivedAt: "2025-12-10T12:50:00Z", Data: []byte(`{"date":"2025-12-10","total_screen_time":60}`)},
+	}
+	msgs, idx, results := PrepareMessages(ms, w, time.Hour, 5*time.Second)
+	if len(msgs) != 2 || idx[0] != 0 || idx[1] != 9 {
+		t.Fatalf("prepared %d messages at %v, want 2 at [0 9]", len(msgs), idx)
+	}
+	if m := msgs[0]; m.ChildHash != "kid" || m.Kind != hearth.KindLocation || m.Via != "ws" || !m.ReceivedAt.Equal(t0.Add(-10*time.Minute)) {
+		t.Fatalf("message %+v: want received_at corrected to %s", m, t0.Add(-10*time.Minute))
+	}
+	want := map[int]string{1: "child_hash", 2: "unknown message type", 3: "type", 4: "data", 5: "received_at", 6: "received_at", 7: "retention", 8: "latitude"}
+	codes := map[int]string{2: hearth.CodeUnknownType, 7: hearth.CodeTooOld}
+	for i, r := range results {
+		reason, rejected := want[i]
+		if !rejected {
+			if r != (store.Result{}) {
+				t.Errorf("message %d: %+v, want it left for the store", i, r)
+			}
+			continue
+		}
+		code := codes[i]
+		if code == "" {
+			code = hearth.CodeInvalid
+		}
+		if r.Status != store.StatusRejected || r.Code != code || !strings.Contains(r.Error, reason) {
+			t.Errorf("message %d: %+v, want rejected (%s) with a reason containing %q", i, r, code, reason)
+		}
+	}
+}
+
+func openTestStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "central.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// Ensure that the sink stores known children's data, refuses unknown
+// children as the protocol expects and says "retry later" when the store
+// is gone.
+func TestSink_Store(t *testing.T) {
+	ctx := context.Background()
+	st := openTestStore(t)
+	home, _, err := st.AddHome(ctx, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, err := st.AddChild(ctx, home, "kid-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	msg := func(child string) hearth.Message {
+		return hearth.Message{ChildHash: child, Kind: hearth.KindLocation, ReceivedAt: now, Via: hearth.ViaWS,
+			Data: []byte(`{"timestamp":"` + now.Format(time.RFC3339Nano) + `","latitude":1,"longitude":2}`)}
+	}
+	sink, roster := Sink{st}, Roster{st}
+	if err := sink.Store(ctx, []hearth.Message{msg(kid)}); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	if err := sink.Store(ctx, []hearth.Message{msg("nobody")}); !errors.Is(err, hearth.ErrUnknownChild) {
+		t.Fatalf("unknown child: %v", err)
+	}
+	if ok, err := roster.Known(ctx, kid); !ok || err != nil {
+		t.Fatalf("roster: %v %v", ok, err)
+	}
+	if ok, err := roster.Known(ctx, "nobody"); ok || err != nil {
+		t.Fatalf("roster of an unknown child: %v %v", ok, err)
+	}
+	st.Close()
+	if err := sink.Store(ctx, []hearth.Message{msg(kid)}); !errors.Is(err, hearth.ErrUnavailable) {
+		t.Fatalf("closed store: %v, want hearth.ErrUnavailable", err)
+	}
+}

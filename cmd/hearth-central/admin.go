@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/guardianai/hearth/central"
+	"github.com/guardianai/hearth/central/store"
+)
+
+// adminTimeout bounds one admin command's database work.
+const adminTimeout = 2 * time.Minute
+
+// HomeJSON is one home in `home list --json`.
+type HomeJSON struct {
+	HomeID             string     `json:"home_id"`
+	Name               string     `json:"name"`
+	Children           int        `json:"children"`
+	ClockOffsetSeconds float64    `json:"clock_offset_seconds"`
+	LastSeen           *time.Time `json:"last_seen"` // null until the edge first sent a batch
+	CreatedAt          time.Time  `json:"created_at"`
+}
+
+// withStore opens the database named by c's configuration, runs fn on it
+// and closes it.
+func withStore(ctx context.Context, c *cmdLine, fn func(ctx context.Context, st store.Store) error) error {
+	if err := c.cfg.ValidateDB(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	st, err := store.OpenWith(ctx, c.cfg.DSN(), central.StoreOptions(c.cfg))
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", central.RedactDSN(c.cfg.DSN()), err)
+	}
+	return errors.Join(fn(ctx, st), st.Close())
+}
+
+// printJSON writes v as one line of JSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// noArgs refuses arguments to a command that takes none.
+func noArgs(name string, rest []string) error {
+	if len(rest) > 0 {
+		return usagef("%s takes no arguments, got %q (flags go before arguments)", name, rest)
+	}
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCmdLine("migrate", "migrate [--db URL]", stderr, false)
+	rest, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("migrate", rest); err != nil {
+		return err
+	}
+	return withStore(ctx, c, func(context.Context, store.Store) error {
+		// Opening the store has applied the pending migrations.
+		fmt.Fprintf(stdout, "database %s is at the current schema\n", central.RedactDSN(c.cfg.DSN()))
+		return nil
+	})
+}
+
+func homeAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCmdLine("home add", "home add [--json] NAME", stderr, false)
+	asJSON := c.flags().Bool("json", false, `print {"home_id":…,"token":…}`)
+	rest, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usagef("home add takes one argument, the home's name (flags go before it), got %q", rest)
+	}
+	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
+		id, token, err := st.AddHome(ctx, rest[0])
+		if err != nil {
+			return fmt.Errorf("add home: %w", err)
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]string{"home_id": id, "token": token})
+		}
+		fmt.Fprintf(stdout, "home_id: %s\ntoken:   %s\n", id, token)
+		fmt.Fprintln(stderr, "The token is shown only this once: configure it on the home's edge.")
+		return nil
+	})
+}
+
+func homeList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCmdLine("home list", "home list [--json]", stderr, false)
+	asJSON := c.flags().Bool("json", false, "print a JSON list")
+	rest, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("home list", rest); err != nil {
+		return err
+	}
+	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
+		homes, err := st.ListHomes(ctx)
+		if err != nil {
+			return fmt.Errorf("list homes: %w", err)
+		}
+		if *asJSON {
+			return printJSON(stdout, homesJSON(homes))
+		}
+		return writeHomes(stdout, homes)
+	})
+}
+
+func homesJSON(homes []store.Home) []HomeJSON {
+	out := make([]HomeJSON, 0, len(homes))
+	for _, h := range homes {
+		j := HomeJSON{HomeID: h.ID, Name: h.Name, Children: h.Children,
+			ClockOffsetSeconds: h.ClockOffset.Seconds(), CreatedAt: h.CreatedAt.UTC()}
+		if !h.LastSeen.IsZero() {
+			seen := h.LastSeen.UTC()
+			j.LastSeen = &seen
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// writeHomes prints homes as an aligned table.
+func writeHomes(w io.Writer, homes []store.Home) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOME ID\tNAME\tCHILDREN\tCLOCK OFFSET\tLAST SEEN\tCREATED")
+	for _, h := range homes {
+		offset, seen := "-", "never"
+		if !h.LastSeen.IsZero() {
+			offset = fmt.Sprintf("%+.3fs", h.ClockOffset.Seconds())
+			seen = h.LastSeen.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", h.ID, h.Name, h.Children, offset, seen, h.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func childAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCmdLine("child add", "child add [--json] --home ID [--hash H]", stderr, false)
+	asJSON := c.flags().Bool("json", false, `print {"child_hash":…}`)
+	home := c.flags().String("home", "", "id of the child's home (required)")
+	hash := c.flags().String("hash", "", "the child's hash as the phone knows it (default: a fresh random one)")
+	rest, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("child add", rest); err != nil {
+		return err
+	}
+	if *home == "" {
+		return usagef("child add needs --home ID (see: hearth-central home list)")
+	}
+	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
+		h, err := st.AddChild(ctx, *home, *hash)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("add child: no home %q (see: hearth-central home list)", *home)
+		case errors.Is(err, store.ErrExists):
+			return fmt.Errorf("add child: hash %q is taken already", *hash)
+		case err != nil:
+			return fmt.Errorf("add child: %w", err)
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]string{"child_hash": h})
+		}
+		_, err = fmt.Fprintln(stdout, h)
+		return err
+	})
+}
+
+func childList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCmdLine("child list", "child list [--json] --home ID", stderr, false)
+	asJSON := c.flags().Bool("json", false, "print a JSON list")
+	home := c.flags().String("home", "", "id of the home (required)")
+	rest, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("child list", rest); err != nil {
+		return err
+	}
+	if *home == "" {
+		return usagef("child list needs --home ID (see: hearth-central home list)")
+	}
+	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
+		hashes, err := st.Children(ctx, *home)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("list children: no home %q", *home)
+		} else if err != nil {
+			return fmt.Errorf("list children: %w", err)
+		}
+		if *asJSON {
+			if hashes == nil {
+				hashes = []string{}
+			}
+			return printJSON(stdout, hashes)
+		}
+		for _, h := range hashes {
+			fmt.Fprintln(stdout, h)
+		}
+		return nil
+	})
+}
+
+func stats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCmdLine("stats", "stats [--db URL]", stderr, false)
+	rest, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("stats", rest); err != nil {
+		return err
+	}
+	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
+		counts, err := st.Stats(ctx)
+		if err != nil {
+			return fmt.Errorf("stats: %w", err)
+		}
+		return printJSON(stdout, counts)
+	})
+}
