@@ -1,0 +1,379 @@
+package store
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/guardianai/hearth"
+)
+
+// The rows of one batch, one slice per table. Rows are deduplicated per key
+// (the winner as defined by the newer methods) and sorted by key, so that
+// one statement never touches a key twice (PostgreSQL's SQLSTATE 21000) and
+// concurrent batches lock rows in the same order.
+type rows struct {
+	days  []dayRow
+	hours []hourRow
+	locs  []locRow
+	sites []siteRow
+}
+
+type dayKey struct{ child, date string }
+
+type dayRow struct {
+	dayKey
+	total int64
+	recv  time.Time
+}
+
+type hourKey struct {
+	child, date, app string
+	hour             int
+}
+
+type hourRow struct {
+	hourKey
+	secs int64
+	recv time.Time
+}
+
+type tsKey struct {
+	child string
+	ts    time.Time // UTC, whole microseconds
+}
+
+type locRow struct {
+	tsKey
+	lat, lon float64
+	recv     time.Time
+}
+
+type siteKey struct {
+	tsKey
+	url string
+}
+
+type siteRow struct {
+	siteKey
+	accessed bool
+	recv     time.Time
+}
+
+// The newer methods define which of two rows with the same key wins: the
+// later received_at, and on a tie the larger value. The SQL upserts apply
+// the same order with a row comparison, so the final state does not depend
+// on the order in which batches arrive, and a replay changes nothing.
+
+func (r dayRow) newer(o dayRow) bool {
+	if c := r.recv.Compare(o.recv); c != 0 {
+		return c > 0
+	}
+	return r.total > o.total
+}
+
+func (r hourRow) newer(o hourRow) bool {
+	if c := r.recv.Compare(o.recv); c != 0 {
+		return c > 0
+	}
+	return r.secs > o.secs
+}
+
+func (r locRow) newer(o locRow) bool {
+	if c := r.recv.Compare(o.recv); c != 0 {
+		return c > 0
+	}
+	if r.lat != o.lat {
+		return r.lat > o.lat
+	}
+	return r.lon > o.lon
+}
+
+func (r siteRow) newer(o siteRow) bool {
+	if c := r.recv.Compare(o.recv); c != 0 {
+		return c > 0
+	}
+	return r.accessed && !o.accessed
+}
+
+// micro truncates t to whole microseconds in UTC, the precision both
+// engines store.
+func micro(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// owners tells where each child belongs, as looked up in the batch's transaction.
+type owners map[string]string // child hash → home id
+
+// parse checks and parses the payloads of msgs. It needs no database, so
+// engines call it before they begin the batch's transaction.
+func parse(msgs []hearth.Message, opts Options) *parsed {
+	w := opts.window()
+	p := &parsed{invalid: make([]Result, len(msgs))}
+	for i := range msgs {
+		if err := p.add(i, &msgs[i], w); err != nil {
+			code := hearth.InvalidCode(err)
+			if code == "" {
+				code = hearth.CodeInvalid
+			}
+			p.invalid[i] = rejected(code, err.Error())
+		}
+	}
+	return p
+}
+
+// parsed holds the rows of every valid message of a batch; the xOf slices
+// tell the message each row came from.
+type parsed struct {
+	invalid []Result // per message; the zero Result when it is valid
+	days    []dayRow
+	dayOf   []int
+	hours   []hourRow
+	hourOf  []int
+	locs    []locRow
+	locOf   []int
+	sites   []siteRow
+	siteOf  []int
+}
+
+// plan returns one Result per message and the rows to upsert: those of the
+// valid messages of children that exist and, when home is not "", belong
+// to home. owned tells the home of each known child.
+func (p *parsed) plan(home string, msgs []hearth.Message, owned owners) ([]Result, rows) {
+	results := make([]Result, len(msgs))
+	ok := make([]bool, len(msgs))
+	for i := range msgs {
+		owner, known := owned[msgs[i].ChildHash]
+		switch {
+		case !known:
+			results[i] = rejected(CodeUnknownChild, "unknown child")
+		case home != "" && owner != home:
+			results[i] = rejected(CodeForeignChild, "child does not belong to this home")
+		case p.invalid[i].Status != "":
+			results[i] = p.invalid[i]
+		default:
+			results[i], ok[i] = Result{Status: StatusOK}, true
+		}
+	}
+	var b builder
+	for k, r := range p.days {
+		if ok[p.dayOf[k]] {
+			putNewer(&b.days, r.dayKey, r)
+		}
+	}
+	for k, r := range p.hours {
+		if ok[p.hourOf[k]] {
+			putNewer(&b.hours, r.hourKey, r)
+		}
+	}
+	for k, r := range p.locs {
+		if ok[p.locOf[k]] {
+			putNewer(&b.locs, r.tsKey, r)
+		}
+	}
+	for k, r := range p.sites {
+		if ok[p.siteOf[k]] {
+			putNewer(&b.sites, r.siteKey, r)
+		}
+	}
+	return results, b.rows()
+}
+
+// plan parses msgs and plans them in one step.
+func plan(home string, msgs []hearth.Message, owned owners, opts Options) ([]Result, rows) {
+	return parse(msgs, opts).plan(home, msgs, owned)
+}
+
+// builder collects the winning row per key.
+type builder struct {
+	days  map[dayKey]dayRow
+	hours map[hourKey]hourRow
+	locs  map[tsKey]locRow
+	sites map[siteKey]siteRow
+}
+
+func rejected(code, reason string) Result {
+	return Result{Status: StatusRejected, Code: code, Error: reason}
+}
+
+// add parses message i and appends its rows; nothing is appended when it
+// is invalid.
+func (p *parsed) add(i int, m *hearth.Message, w hearth.Window) error {
+	recv := micro(m.ReceivedAt)
+	if m.ReceivedAt.IsZero() {
+		recv = micro(w.Now)
+	}
+	if y := recv.Year(); y < 1 || y > 9999 {
+		return &hearth.InvalidError{Code: hearth.CodeInvalid, Field: "received_at", Reason: fmt.Sprintf("year %d is out of range", y)}
+	}
+	switch m.Kind {
+	case hearth.KindScreenTime:
+		return p.addScreenTime(i, m, recv, w)
+	case hearth.KindLocation:
+		return p.addLocation(i, m, recv, w)
+	case hearth.KindSiteAccess:
+		return p.addSiteAccess(i, m, recv, w)
+	}
+	return &hearth.InvalidError{Code: hearth.CodeUnknownType, Field: "type", Reason: fmt.Sprintf("unknown message type %q", m.Kind)}
+}
+
+func (p *parsed) addScreenTime(i int, m *hearth.Message, recv time.Time, w hearth.Window) error {
+	st, err := hearth.ParseScreenTime(m.Data, w)
+	if err != nil {
+		return err
+	}
+	for app := range st.Apps {
+		if strings.IndexByte(app, 0) >= 0 {
+			return noNUL("app_wise_data", "app id")
+		}
+	}
+	p.days = append(p.days, dayRow{dayKey{m.ChildHash, st.Date}, st.TotalSeconds, recv})
+	p.dayOf = append(p.dayOf, i)
+	for app, hours := range st.Apps {
+		for hour, secs := range hours {
+			p.hours = append(p.hours, hourRow{hourKey{m.ChildHash, st.Date, app, hour}, secs, recv})
+			p.hourOf = append(p.hourOf, i)
+		}
+	}
+	return nil
+}
+
+func (p *parsed) addLocation(i int, m *hearth.Message, recv time.Time, w hearth.Window) error {
+	loc, err := hearth.ParseLocation(m.Data, w)
+	if err != nil {
+		return err
+	}
+	p.locs = append(p.locs, locRow{tsKey{m.ChildHash, micro(loc.Timestamp)}, loc.Latitude, loc.Longitude, recv})
+	p.locOf = append(p.locOf, i)
+	return nil
+}
+
+func (p *parsed) addSiteAccess(i int, m *hearth.Message, recv time.Time, w hearth.Window) error {
+	sa, err := hearth.ParseSiteAccess(m.Data, w)
+	if err != nil {
+		return err
+	}
+	for k, v := range sa.Logs {
+		if strings.IndexByte(v.URL, 0) >= 0 {
+			return noNUL(fmt.Sprintf("logs[%d].url", k), "url")
+		}
+	}
+	for _, v := range sa.Logs {
+		p.sites = append(p.sites, siteRow{siteKey{tsKey{m.ChildHash, micro(v.Timestamp)}, v.URL}, v.Accessed, recv})
+		p.siteOf = append(p.siteOf, i)
+	}
+	return nil
+}
+
+// noNUL refuses a NUL character, which PostgreSQL text cannot hold (and
+// which no real app id or URL contains).
+func noNUL(field, what string) error {
+	return &hearth.InvalidError{Code: hearth.CodeInvalid, Field: field, Reason: what + " must not contain a NUL character"}
+}
+
+// putNewer stores r under k unless the row there already wins over it.
+func putNewer[K comparable, R interface{ newer(R) bool }](m *map[K]R, k K, r R) {
+	if *m == nil {
+		*m = make(map[K]R)
+	}
+	if cur, ok := (*m)[k]; ok && !r.newer(cur) {
+		return
+	}
+	(*m)[k] = r
+}
+
+func (b *builder) rows() rows {
+	var r rows
+	r.days = sortedValues(b.days, func(a, b dayRow) int {
+		return cmp.Or(cmp.Compare(a.child, b.child), cmp.Compare(a.date, b.date))
+	})
+	r.hours = sortedValues(b.hours, func(a, b hourRow) int {
+		return cmp.Or(cmp.Compare(a.child, b.child), cmp.Compare(a.date, b.date),
+			cmp.Compare(a.app, b.app), cmp.Compare(a.hour, b.hour))
+	})
+	r.locs = sortedValues(b.locs, func(a, b locRow) int {
+		return cmp.Or(cmp.Compare(a.child, b.child), a.ts.Compare(b.ts))
+	})
+	r.sites = sortedValues(b.sites, func(a, b siteRow) int {
+		return cmp.Or(cmp.Compare(a.child, b.child), a.ts.Compare(b.ts), cmp.Compare(a.url, b.url))
+	})
+	return r
+}
+
+func sortedValues[K comparable, R any](m map[K]R, cmp func(a, b R) int) []R {
+	out := make([]R, 0, len(m))
+	for _, r := range m {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, cmp)
+	return out
+}
+
+// distinctChildren returns the child hashes of msgs that can exist, each
+// once, sorted. A malformed hash is left out (and so rejected as unknown):
+// it could not be stored, and PostgreSQL would fail the whole batch on
+// invalid UTF-8.
+func distinctChildren(msgs []hearth.Message) []string {
+	out := make([]string, 0, 8)
+	for i := range msgs {
+		if checkChildHash(msgs[i].ChildHash) == nil {
+			out = append(out, msgs[i].ChildHash)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// pruneDay returns the first date Prune keeps for a cut-off time: Apply
+// accepts a day while it is not before Now-Retention-24h (a phone's date is
+// local), so days from that one on stay.
+func pruneDay(before time.Time) string {
+	cut := before.UTC().Add(-24 * time.Hour)
+	day := cut.Truncate(24 * time.Hour)
+	if day.Before(cut) {
+		day = day.Add(24 * time.Hour)
+	}
+	return day.Format(hearth.DateLayout)
+}
+
+// dayCollector assembles ScreenTimeDays from day rows and hour rows.
+type dayCollector struct {
+	days []ScreenTimeDay
+	idx  map[string]int
+}
+
+func (c *dayCollector) get(date string) *ScreenTimeDay {
+	if c.idx == nil {
+		c.idx = make(map[string]int)
+	}
+	i, ok := c.idx[date]
+	if !ok {
+		i = len(c.days)
+		c.idx[date] = i
+		c.days = append(c.days, ScreenTimeDay{Date: date, Apps: map[string]map[int]int64{}})
+	}
+	return &c.days[i]
+}
+
+func (c *dayCollector) day(date string, total int64, recv time.Time) {
+	d := c.get(date)
+	d.TotalSeconds, d.ReceivedAt = total, recv.UTC()
+}
+
+func (c *dayCollector) hour(date, app string, hour int, secs int64) {
+	d := c.get(date)
+	if d.Apps[app] == nil {
+		d.Apps[app] = map[int]int64{}
+	}
+	d.Apps[app][hour] = secs
+}
+
+func (c *dayCollector) done() []ScreenTimeDay {
+	slices.SortFunc(c.days, func(a, b ScreenTimeDay) int { return cmp.Compare(a.Date, b.Date) })
+	if c.days == nil {
+		return []ScreenTimeDay{}
+	}
+	return c.days
+}

@@ -1,0 +1,664 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/guardianai/hearth"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQLite is the embedded store: one database file in WAL mode, one writer
+// connection (SQLite has one writer anyway; a single connection turns lock
+// contention into a queue) and a pool of readers.
+type SQLite struct {
+	w, r *sql.DB
+	opts Options
+}
+
+var _ Store = (*SQLite)(nil)
+
+// Pragmas of every connection, in the DSN because they are per connection.
+// synchronous(FULL): central acks a batch after the commit and the edge then
+// deletes its copy, so a commit must survive a power cut, not just a crash.
+const (
+	sqliteWriterParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	sqliteReaderParams = "_pragma=busy_timeout(5000)&_pragma=query_only(1)"
+)
+
+// tsLayout stores times as fixed-width UTC text, so text order is time order.
+const tsLayout = "2006-01-02T15:04:05.000000Z"
+
+// OpenSQLite opens (creating when missing) the SQLite database at path and
+// applies pending migrations.
+func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error) {
+	opts = opts.withDefaults()
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open sqlite: %w: path %q must be non-empty and hold no ? or #", ErrInvalid, path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	w, err := sql.Open("sqlite", path+"?"+sqliteWriterParams)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	s := &SQLite{w: w, opts: opts}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", path+"?"+sqliteReaderParams)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(opts.MaxConns)
+	r.SetMaxIdleConns(opts.MaxConns)
+	s.r = r
+	return s, nil
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return sqliteErr("migrate", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return sqliteErr("migrate", err)
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return sqliteErr("migrate", err)
+	}
+	todo, err := pending("sqlite", current)
+	if err != nil {
+		return err
+	}
+	for _, m := range todo {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrate %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, m.name, fmtTS(s.opts.Now())); err != nil {
+			return sqliteErr("migrate", err)
+		}
+	}
+	return sqliteErr("migrate", tx.Commit())
+}
+
+// Close closes both pools.
+func (s *SQLite) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Ping checks the writer connection.
+func (s *SQLite) Ping(ctx context.Context) error {
+	return sqliteErr("ping sqlite", s.w.PingContext(ctx))
+}
+
+// The upserts, one per table, over a JSON array of row arrays. "WHERE true"
+// keeps the parser from reading ON CONFLICT as a join constraint.
+const (
+	sqliteUpsertDays = `INSERT INTO screen_time (child, date, total_seconds, received_at)
+SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?) WHERE true
+ON CONFLICT (child, date) DO UPDATE SET total_seconds = excluded.total_seconds, received_at = excluded.received_at
+WHERE (excluded.received_at, excluded.total_seconds) > (screen_time.received_at, screen_time.total_seconds)`
+
+	sqliteUpsertHours = `INSERT INTO app_screen_time (child, date, app, hour, seconds, received_at)
+SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?) WHERE true
+ON CONFLICT (child, date, app, hour) DO UPDATE SET seconds = excluded.seconds, received_at = excluded.received_at
+WHERE (excluded.received_at, excluded.seconds) > (app_screen_time.received_at, app_screen_time.seconds)`
+
+	sqliteUpsertLocs = `INSERT INTO locations (child, ts, latitude, longitude, received_at)
+SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?) WHERE true
+ON CONFLICT (child, ts) DO UPDATE SET latitude = excluded.latitude, longitude = excluded.longitude, received_at = excluded.received_at
+WHERE (excluded.received_at, excluded.latitude, excluded.longitude) > (locations.received_at, locations.latitude, locations.longitude)`
+
+	sqliteUpsertSites = `INSERT INTO site_access (child, ts, url, accessed, received_at)
+SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?) WHERE true
+ON CONFLICT (child, ts, url) DO UPDATE SET accessed = excluded.accessed, received_at = excluded.received_at
+WHERE (excluded.received_at, excluded.accessed) > (site_access.received_at, site_access.accessed)`
+)
+
+// Apply upserts msgs in one transaction; see Store.
+func (s *SQLite) Apply(ctx context.Context, home string, msgs []hearth.Message) ([]Result, error) {
+	if len(msgs) == 0 {
+		return []Result{}, nil
+	}
+	p := parse(msgs, s.opts)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, sqliteErr("apply batch", err)
+	}
+	defer tx.Rollback()
+	owned, err := s.owners(ctx, tx, distinctChildren(msgs))
+	if err != nil {
+		return nil, sqliteErr("apply batch: look up children", err)
+	}
+	results, r := p.plan(home, msgs, owned)
+	for _, st := range []struct {
+		sql  string
+		json []byte
+	}{
+		{sqliteUpsertDays, daysJSON(r.days)},
+		{sqliteUpsertHours, hoursJSON(r.hours)},
+		{sqliteUpsertLocs, locsJSON(r.locs)},
+		{sqliteUpsertSites, sitesJSON(r.sites)},
+	} {
+		if st.json == nil {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, st.sql, string(st.json)); err != nil {
+			return nil, sqliteErr("apply batch", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, sqliteErr("apply batch: commit", err)
+	}
+	return results, nil
+}
+
+func (s *SQLite) owners(ctx context.Context, tx *sql.Tx, children []string) (owners, error) {
+	var b jsonArray
+	for _, c := range children {
+		b.str(c)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT c.hash, c.home_id FROM json_each(?) AS j JOIN children AS c ON c.hash = j.value`, string(b.done()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	owned := make(owners, len(children))
+	for rows.Next() {
+		var child, home string
+		if err := rows.Scan(&child, &home); err != nil {
+			return nil, err
+		}
+		owned[child] = home
+	}
+	return owned, rows.Err()
+}
+
+func daysJSON(rs []dayRow) []byte {
+	var b jsonArray
+	for _, r := range rs {
+		b.row().str(r.child).str(r.date).int(r.total).ts(r.recv)
+	}
+	return b.done()
+}
+
+func hoursJSON(rs []hourRow) []byte {
+	var b jsonArray
+	for _, r := range rs {
+		b.row().str(r.child).str(r.date).str(r.app).int(int64(r.hour)).int(r.secs).ts(r.recv)
+	}
+	return b.done()
+}
+
+func locsJSON(rs []locRow) []byte {
+	var b jsonArray
+	for _, r := range rs {
+		b.row().str(r.child).ts(r.ts).float(r.lat).float(r.lon).ts(r.recv)
+	}
+	return b.done()
+}
+
+func sitesJSON(rs []siteRow) []byte {
+	var b jsonArray
+	for _, r := range rs {
+		acc := int64(0)
+		if r.accessed {
+			acc = 1
+		}
+		b.row().str(r.child).ts(r.ts).str(r.url).int(acc).ts(r.recv)
+	}
+	return b.done()
+}
+
+// AddHome creates a home; see Store.
+func (s *SQLite) AddHome(ctx context.Context, name string) (string, string, error) {
+	if err := checkHomeName(name); err != nil {
+		return "", "", err
+	}
+	id, token := newHomeID(), newToken()
+	_, err := s.w.ExecContext(ctx, `INSERT INTO homes (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)`,
+		id, name, hashToken(token), fmtTS(s.opts.Now()))
+	if err != nil {
+		return "", "", sqliteErr("add home", err)
+	}
+	return id, token, nil
+}
+
+const sqliteHomeCols = `h.id, h.name, h.created_at, h.clock_offset_ms, h.last_seen,
+	(SELECT count(*) FROM children AS c WHERE c.home_id = h.id)`
+
+// ListHomes returns every home; see Store.
+func (s *SQLite) ListHomes(ctx context.Context) ([]Home, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteHomeCols+` FROM homes AS h ORDER BY h.created_at, h.id`)
+	if err != nil {
+		return nil, sqliteErr("list homes", err)
+	}
+	defer rows.Close()
+	homes := []Home{}
+	for rows.Next() {
+		h, err := scanSQLiteHome(rows)
+		if err != nil {
+			return nil, sqliteErr("list homes", err)
+		}
+		homes = append(homes, h)
+	}
+	return homes, sqliteErr("list homes", rows.Err())
+}
+
+// HomeByToken finds the home of a token; see Store.
+func (s *SQLite) HomeByToken(ctx context.Context, token string) (Home, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+sqliteHomeCols+` FROM homes AS h WHERE h.token_hash = ?`, hashToken(token))
+	h, err := scanSQLiteHome(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Home{}, ErrUnauthorized
+	}
+	return h, sqliteErr("find home by token", err)
+}
+
+func scanSQLiteHome(row interface{ Scan(...any) error }) (Home, error) {
+	var h Home
+	var created string
+	var offsetMS int64
+	var seen sql.NullString
+	if err := row.Scan(&h.ID, &h.Name, &created, &offsetMS, &seen, &h.Children); err != nil {
+		return Home{}, err
+	}
+	var err error
+	if h.CreatedAt, err = parseTS(created); err != nil {
+		return Home{}, err
+	}
+	if seen.Valid {
+		if h.LastSeen, err = parseTS(seen.String); err != nil {
+			return Home{}, err
+		}
+	}
+	h.ClockOffset = time.Duration(offsetMS) * time.Millisecond
+	return h, nil
+}
+
+// RecordClockOffset stores a home's clock offset; see Store.
+func (s *SQLite) RecordClockOffset(ctx context.Context, homeID string, offset time.Duration, at time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE homes SET clock_offset_ms = ?, last_seen = ? WHERE id = ?`,
+		offset.Milliseconds(), fmtTS(at), homeID)
+	if err != nil {
+		return sqliteErr("record clock offset", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("record clock offset: home %q: %w", homeID, ErrNotFound)
+	}
+	return nil
+}
+
+// AddChild adds a child to a home; see Store.
+func (s *SQLite) AddChild(ctx context.Context, homeID, hash string) (string, error) {
+	if hash == "" {
+		hash = newChildHash()
+	} else if err := checkChildHash(hash); err != nil {
+		return "", err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return "", sqliteErr("add child", err)
+	}
+	defer tx.Rollback()
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM homes WHERE id = ?`, homeID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("add child: home %q: %w", homeID, ErrNotFound)
+	}
+	if err != nil {
+		return "", sqliteErr("add child", err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO children (hash, home_id, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+		hash, homeID, fmtTS(s.opts.Now()))
+	if err != nil {
+		return "", sqliteErr("add child", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return "", fmt.Errorf("add child: %w: the child hash is taken", ErrExists)
+	}
+	return hash, sqliteErr("add child", tx.Commit())
+}
+
+// Children lists a home's children; see Store.
+func (s *SQLite) Children(ctx context.Context, homeID string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT c.hash FROM homes AS h LEFT JOIN children AS c ON c.home_id = h.id
+		WHERE h.id = ? ORDER BY c.hash`, homeID)
+	if err != nil {
+		return nil, sqliteErr("list children", err)
+	}
+	defer rows.Close()
+	found := false
+	out := []string{}
+	for rows.Next() {
+		found = true
+		var h sql.NullString
+		if err := rows.Scan(&h); err != nil {
+			return nil, sqliteErr("list children", err)
+		}
+		if h.Valid {
+			out = append(out, h.String)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, sqliteErr("list children", err)
+	}
+	if !found {
+		return nil, fmt.Errorf("list children: home %q: %w", homeID, ErrNotFound)
+	}
+	return out, nil
+}
+
+// ChildHome returns a child's home; see Store.
+func (s *SQLite) ChildHome(ctx context.Context, hash string) (string, bool, error) {
+	var home string
+	err := s.r.QueryRowContext(ctx, `SELECT home_id FROM children WHERE hash = ?`, hash).Scan(&home)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, sqliteErr("look up child", err)
+	}
+	return home, true, nil
+}
+
+// Stats counts rows per table; see Store.
+func (s *SQLite) Stats(ctx context.Context) (map[string]int64, error) {
+	var h, c, st, ast, l, sa int64
+	err := s.r.QueryRowContext(ctx, statsSQL).Scan(&h, &c, &st, &ast, &l, &sa)
+	if err != nil {
+		return nil, sqliteErr("stats", err)
+	}
+	return statsMap(h, c, st, ast, l, sa), nil
+}
+
+const statsSQL = `SELECT (SELECT count(*) FROM homes), (SELECT count(*) FROM children),
+	(SELECT count(*) FROM screen_time), (SELECT count(*) FROM app_screen_time),
+	(SELECT count(*) FROM locations), (SELECT count(*) FROM site_access)`
+
+func statsMap(h, c, st, ast, l, sa int64) map[string]int64 {
+	return map[string]int64{"homes": h, "children": c, "screen_time": st,
+		"app_screen_time": ast, "locations": l, "site_access": sa}
+}
+
+// ScreenTime reads a child's days; see Store.
+func (s *SQLite) ScreenTime(ctx context.Context, child, from, to string) ([]ScreenTimeDay, error) {
+	if err := parseRange(from, to); err != nil {
+		return nil, err
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, sqliteErr("read screen time", err)
+	}
+	defer tx.Rollback()
+	var days dayCollector
+	rows, err := tx.QueryContext(ctx, `SELECT date, total_seconds, received_at FROM screen_time
+		WHERE child = ? AND date BETWEEN ? AND ? ORDER BY date`, child, from, to)
+	if err != nil {
+		return nil, sqliteErr("read screen time", err)
+	}
+	for rows.Next() {
+		var d, recv string
+		var total int64
+		if err = rows.Scan(&d, &total, &recv); err != nil {
+			break
+		}
+		var t time.Time
+		if t, err = parseTS(recv); err != nil {
+			break
+		}
+		days.day(d, total, t)
+	}
+	if err = errors.Join(err, rows.Err(), rows.Close()); err != nil {
+		return nil, sqliteErr("read screen time", err)
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT date, app, hour, seconds FROM app_screen_time
+		WHERE child = ? AND date BETWEEN ? AND ? ORDER BY date, app, hour`, child, from, to)
+	if err != nil {
+		return nil, sqliteErr("read screen time", err)
+	}
+	for rows.Next() {
+		var d, app string
+		var hour int
+		var secs int64
+		if err = rows.Scan(&d, &app, &hour, &secs); err != nil {
+			break
+		}
+		days.hour(d, app, hour, secs)
+	}
+	if err = errors.Join(err, rows.Err(), rows.Close()); err != nil {
+		return nil, sqliteErr("read screen time", err)
+	}
+	return days.done(), nil
+}
+
+// Locations reads a child's fixes; see Store.
+func (s *SQLite) Locations(ctx context.Context, child string, from, to time.Time) ([]hearth.Location, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT ts, latitude, longitude FROM locations
+		WHERE child = ? AND ts >= ? AND ts <= ? ORDER BY ts`, child, fmtTS(ceilMicro(from)), fmtTS(to))
+	if err != nil {
+		return nil, sqliteErr("read locations", err)
+	}
+	defer rows.Close()
+	out := []hearth.Location{}
+	for rows.Next() {
+		var l hearth.Location
+		var ts string
+		if err := rows.Scan(&ts, &l.Latitude, &l.Longitude); err != nil {
+			return nil, sqliteErr("read locations", err)
+		}
+		if l.Timestamp, err = parseTS(ts); err != nil {
+			return nil, sqliteErr("read locations", err)
+		}
+		out = append(out, l)
+	}
+	return out, sqliteErr("read locations", rows.Err())
+}
+
+// SiteAccess reads a child's visits; see Store.
+func (s *SQLite) SiteAccess(ctx context.Context, child string, from, to time.Time) ([]hearth.SiteVisit, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT ts, url, accessed FROM site_access
+		WHERE child = ? AND ts >= ? AND ts <= ? ORDER BY ts, url`, child, fmtTS(ceilMicro(from)), fmtTS(to))
+	if err != nil {
+		return nil, sqliteErr("read site access", err)
+	}
+	defer rows.Close()
+	out := []hearth.SiteVisit{}
+	for rows.Next() {
+		var v hearth.SiteVisit
+		var ts string
+		if err := rows.Scan(&ts, &v.URL, &v.Accessed); err != nil {
+			return nil, sqliteErr("read site access", err)
+		}
+		if v.Timestamp, err = parseTS(ts); err != nil {
+			return nil, sqliteErr("read site access", err)
+		}
+		out = append(out, v)
+	}
+	return out, sqliteErr("read site access", rows.Err())
+}
+
+// Prune deletes old data; see Store.
+func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, sqliteErr("prune", err)
+	}
+	defer tx.Rollback()
+	day, ts := pruneDay(before), fmtTS(ceilMicro(before))
+	var total int64
+	for _, st := range []struct{ sql, arg string }{
+		{`DELETE FROM screen_time WHERE date < ?`, day},
+		{`DELETE FROM app_screen_time WHERE date < ?`, day},
+		{`DELETE FROM locations WHERE ts < ?`, ts},
+		{`DELETE FROM site_access WHERE ts < ?`, ts},
+	} {
+		res, err := tx.ExecContext(ctx, st.sql, st.arg)
+		if err != nil {
+			return 0, sqliteErr("prune", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, sqliteErr("prune", tx.Commit())
+}
+
+// fmtTS formats t for a TEXT time column, clamped to years 1-9999 so the
+// width stays fixed.
+func fmtTS(t time.Time) string {
+	t = t.UTC()
+	switch {
+	case t.Year() < 1:
+		t = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	case t.Year() > 9999:
+		t = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	}
+	return t.Format(tsLayout)
+}
+
+func parseTS(s string) (time.Time, error) {
+	return time.Parse(tsLayout, s)
+}
+
+// ceilMicro rounds t up to whole microseconds: the first stored time not
+// before t.
+func ceilMicro(t time.Time) time.Time {
+	m := micro(t)
+	if m.Before(t) {
+		m = m.Add(time.Microsecond)
+	}
+	return m
+}
+
+// sqliteErr wraps err with the operation and marks failures that may pass
+// when retried (busy, I/O, disk full, closed) with ErrUnavailable.
+func sqliteErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if sqliteTransient(err) {
+		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func sqliteTransient(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "database is closed")
+}
+
+// jsonArray builds the JSON array of row arrays the SQLite upserts read.
+// A nil result means no rows.
+type jsonArray struct {
+	buf  []byte
+	open bool // inside a row
+}
+
+func (b *jsonArray) sep() {
+	if n := len(b.buf); n > 0 && b.buf[n-1] != '[' {
+		b.buf = append(b.buf, ',')
+	}
+}
+
+// row starts a new row array.
+func (b *jsonArray) row() *jsonArray {
+	if b.open {
+		b.buf = append(b.buf, ']')
+	}
+	if len(b.buf) == 0 {
+		b.buf = append(b.buf, '[')
+	}
+	b.sep()
+	b.buf = append(b.buf, '[')
+	b.open = true
+	return b
+}
+
+func (b *jsonArray) str(s string) *jsonArray {
+	if len(b.buf) == 0 {
+		b.buf = append(b.buf, '[')
+	}
+	b.sep()
+	b.buf = appendJSONString(b.buf, s)
+	return b
+}
+
+func (b *jsonArray) int(n int64) *jsonArray {
+	b.sep()
+	b.buf = strconv.AppendInt(b.buf, n, 10)
+	return b
+}
+
+// float writes f in the shortest form that parses back to the same bits.
+func (b *jsonArray) float(f float64) *jsonArray {
+	b.sep()
+	b.buf = strconv.AppendFloat(b.buf, f, 'g', -1, 64)
+	return b
+}
+
+func (b *jsonArray) ts(t time.Time) *jsonArray {
+	b.sep()
+	b.buf = append(b.buf, '"')
+	b.buf = append(b.buf, fmtTS(t)...)
+	b.buf = append(b.buf, '"')
+	return b
+}
+
+func (b *jsonArray) done() []byte {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	if b.open {
+		b.buf = append(b.buf, ']')
+	}
+	return append(b.buf, ']')
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 cannot occur:
+// the payloads were decoded by encoding/json, which replaces it.
+func appendJSONString(buf []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	buf = append(buf, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			buf = append(buf, '\\', c)
+		case c < 0x20:
+			buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return append(buf, '"')
+}
