@@ -61,13 +61,8 @@ func TestHearthd_Corruption_StartsFresh(t *testing.T) {
 		"garbage": func(p string) error {
 			return os.WriteFile(p, []byte(strings.Repeat("not a bbolt file ", 4096)), 0o600)
 		},
-		"truncated": func(p string) error {
-			st, err := os.Stat(p)
-			if err != nil {
-				return err
-			}
-			return os.Truncate(p, st.Size()/2)
-		},
+		// bbolt grows its file ahead of the data: cut into the pages in use.
+		"truncated": func(p string) error { return os.Truncate(p, 3*4096) },
 		"empty": func(p string) error { return os.Truncate(p, 0) },
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -178,10 +178,9 @@ func (d *Daemon) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if did, err := d.outbox.CompactIfWorthwhile(); err != nil {
+			// The outbox logs a compaction itself.
+			if _, err := d.outbox.CompactIfWorthwhile(); err != nil {
 				d.log.Error("outbox compaction failed; will retry in an hour", "err", err)
-			} else if did {
-				d.log.Info("outbox compacted", "file_bytes", d.outbox.Stats().FileBytes)
 			}
 		}
 	}

@@ -1,0 +1,229 @@
+package outbox
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"time"
+
+	"github.com/guardianai/hearth"
+)
+
+// recordV1 is the first byte of every stored pending record. Layout:
+//
+//	version(1) | uvarint len, child_hash | uvarint len, kind | uvarint len, via |
+//	varint unix seconds, uvarint nanoseconds (received_at) | uvarint len, data |
+//	crc32c(4, big-endian) over everything before it
+//
+// The CRC catches bit rot inside values, which bbolt itself does not checksum.
+const recordV1 = 1
+
+// deadV1 is the first byte of a stored dead letter. Layout:
+//
+//	version(1) | varint unix seconds, uvarint nanoseconds (moved at) |
+//	uvarint len, reason | the pending record exactly as it was stored
+const deadV1 = 1
+
+// maxRecordHeader bounds the bytes a record adds to its fields: version,
+// four length varints, two time varints and the CRC.
+const maxRecordHeader = 1 + 4*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64 + 4
+
+// sizeOverhead is the constant part of hearth.Message.Size.
+const sizeOverhead = 64
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errBadRecord marks a stored value that cannot be decoded.
+var errBadRecord = errors.New("undecodable record")
+
+// appendRecord appends the stored form of m to dst.
+func appendRecord(dst []byte, m *hearth.Message) []byte {
+	start := len(dst)
+	dst = append(dst, recordV1)
+	dst = appendString(dst, m.ChildHash)
+	dst = appendString(dst, string(m.Kind))
+	dst = appendString(dst, m.Via)
+	dst = appendTime(dst, m.ReceivedAt)
+	dst = binary.AppendUvarint(dst, uint64(len(m.Data)))
+	dst = append(dst, m.Data...)
+	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendTime(dst []byte, t time.Time) []byte {
+	dst = binary.AppendVarint(dst, t.Unix())
+	return binary.AppendUvarint(dst, uint64(t.Nanosecond()))
+}
+
+// recordView holds the fields of a stored record as slices of the stored
+// value: valid only as long as the value is.
+type recordView struct {
+	childHash, kind, via, data []byte
+	receivedAt                 time.Time
+}
+
+// size is hearth.Message.Size of the record, the unit of the byte quota.
+func (r *recordView) size() int64 {
+	return int64(len(r.childHash) + len(r.kind) + len(r.via) + len(r.data) + sizeOverhead)
+}
+
+// parseRecord checks and splits a stored record without copying it.
+func parseRecord(v []byte) (recordView, error) {
+	var r recordView
+	if len(v) < 1+4 {
+		return r, fmt.Errorf("%w: %d bytes", errBadRecord, len(v))
+	}
+	if v[0] != recordV1 {
+		return r, fmt.Errorf("%w: unknown record version %d", errBadRecord, v[0])
+	}
+	body, sum := v[:len(v)-4], binary.BigEndian.Uint32(v[len(v)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return r, fmt.Errorf("%w: checksum mismatch", errBadRecord)
+	}
+	p := parser{b: body[1:]}
+	r.childHash = p.bytes()
+	r.kind = p.bytes()
+	r.via = p.bytes()
+	r.receivedAt = p.time()
+	r.data = p.bytes()
+	if p.err != nil || len(p.b) != 0 {
+		return recordView{}, fmt.Errorf("%w: malformed fields", errBadRecord)
+	}
+	return r, nil
+}
+
+// decodeRecord parses a stored record into a Message that owns its memory.
+func decodeRecord(v []byte) (hearth.Message, error) {
+	r, err := parseRecord(v)
+	if err != nil {
+		return hearth.Message{}, err
+	}
+	return hearth.Message{
+		ChildHash:  string(r.childHash),
+		Kind:       internKind(r.kind),
+		ReceivedAt: r.receivedAt,
+		Via:        internVia(r.via),
+		Data:       append([]byte(nil), r.data...),
+	}, nil
+}
+
+// recordSize is the quota size of a stored record. For a record that does
+// not parse it estimates from the stored length, so that removing it still
+// frees roughly what adding it took.
+func recordSize(v []byte) int64 {
+	if r, err := parseRecord(v); err == nil {
+		return r.size()
+	}
+	return max(int64(len(v))-maxRecordHeader, 0) + sizeOverhead
+}
+
+// internKind avoids an allocation for the known kinds.
+func internKind(b []byte) hearth.Kind {
+	for _, k := range hearth.Kinds {
+		if string(k) == string(b) {
+			return k
+		}
+	}
+	return hearth.Kind(b)
+}
+
+func internVia(b []byte) string {
+	switch string(b) {
+	case hearth.ViaWS:
+		return hearth.ViaWS
+	case hearth.ViaHTTP:
+		return hearth.ViaHTTP
+	}
+	return string(b)
+}
+
+// appendDead appends the stored form of a dead letter holding record.
+func appendDead(dst []byte, at time.Time, reason string, record []byte) []byte {
+	dst = append(dst, deadV1)
+	dst = appendTime(dst, at)
+	dst = appendString(dst, reason)
+	return append(dst, record...)
+}
+
+// decodeDead parses a stored dead letter. A record inside it that does not
+// decode is returned in Raw, with the reason extended.
+func decodeDead(seq uint64, v []byte) (DeadLetter, error) {
+	if len(v) == 0 || v[0] != deadV1 {
+		return DeadLetter{}, fmt.Errorf("%w: bad dead letter header", errBadRecord)
+	}
+	p := parser{b: v[1:]}
+	at := p.time()
+	reason := p.bytes()
+	if p.err != nil {
+		return DeadLetter{}, fmt.Errorf("%w: malformed dead letter", errBadRecord)
+	}
+	d := DeadLetter{Seq: seq, Reason: string(reason), At: at}
+	msg, err := decodeRecord(p.b)
+	if err != nil {
+		d.Raw = append([]byte(nil), p.b...)
+		return d, nil
+	}
+	d.Msg = msg
+	return d, nil
+}
+
+// parser reads varint-framed fields; the first failure sticks in err.
+type parser struct {
+	b   []byte
+	err error
+}
+
+func (p *parser) uvarint() uint64 {
+	if p.err != nil {
+		return 0
+	}
+	n, k := binary.Uvarint(p.b)
+	if k <= 0 {
+		p.err = errBadRecord
+		return 0
+	}
+	p.b = p.b[k:]
+	return n
+}
+
+func (p *parser) varint() int64 {
+	if p.err != nil {
+		return 0
+	}
+	n, k := binary.Varint(p.b)
+	if k <= 0 {
+		p.err = errBadRecord
+		return 0
+	}
+	p.b = p.b[k:]
+	return n
+}
+
+func (p *parser) bytes() []byte {
+	n := p.uvarint()
+	if p.err != nil {
+		return nil
+	}
+	if n > uint64(len(p.b)) {
+		p.err = errBadRecord
+		return nil
+	}
+	b := p.b[:n:n]
+	p.b = p.b[n:]
+	return b
+}
+
+func (p *parser) time() time.Time {
+	sec := p.varint()
+	nsec := p.uvarint()
+	if p.err != nil || nsec >= 1e9 {
+		p.err = errBadRecord
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}

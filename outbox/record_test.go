@@ -1,0 +1,97 @@
+package outbox
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/guardianai/hearth"
+)
+
+// Ensure that records round-trip every field, including odd times.
+func TestRecord_RoundTrip(t *testing.T) {
+	for _, m := range []hearth.Message{
+		msg(1),
+		{},
+		{ChildHash: "c", Kind: "future_kind", Via: "carrier-pigeon", ReceivedAt: time.Date(1969, 7, 20, 20, 17, 0, 999999999, time.UTC), Data: []byte(`{}`)},
+		{ReceivedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("CET", 3600)), Data: bytes.Repeat([]byte("x"), 70000)},
+	} {
+		v := appendRecord(nil, &m)
+		got, err := decodeRecord(v)
+		if err != nil {
+			t.Fatalf("decode %+v: %v", m, err)
+		}
+		if got.ChildHash != m.ChildHash || got.Kind != m.Kind || got.Via != m.Via || !got.ReceivedAt.Equal(m.ReceivedAt) || !bytes.Equal(got.Data, m.Data) {
+			t.Fatalf("round trip: got %+v, want %+v", got, m)
+		}
+		if recordSize(v) != int64(m.Size()) {
+			t.Fatalf("recordSize = %d, want %d", recordSize(v), m.Size())
+		}
+	}
+}
+
+// Ensure that damaged records are refused with errBadRecord, never decoded
+// into something else.
+func TestRecord_Bad(t *testing.T) {
+	m := msg(7)
+	good := appendRecord(nil, &m)
+	flip := bytes.Clone(good)
+	flip[5] ^= 0x20
+	version := bytes.Clone(good)
+	version[0] = 9
+	for name, v := range map[string][]byte{
+		"empty":     nil,
+		"short":     good[:3],
+		"truncated": good[:len(good)-1],
+		"bit flip":  flip,
+		"version":   version,
+		"trailing":  append(bytes.Clone(good), 0),
+	} {
+		if _, err := decodeRecord(v); !errors.Is(err, errBadRecord) {
+			t.Errorf("%s: err = %v, want errBadRecord", name, err)
+		}
+		if recordSize(v) < sizeOverhead {
+			t.Errorf("%s: recordSize = %d", name, recordSize(v))
+		}
+	}
+}
+
+// Ensure that a dead letter keeps its reason, time and record, and keeps an
+// undecodable record raw.
+func TestRecord_Dead(t *testing.T) {
+	at := time.Date(2026, 2, 3, 4, 5, 6, 7, time.UTC)
+	m := msg(3)
+	d, err := decodeDead(42, appendDead(nil, at, "unknown child", appendRecord(nil, &m)))
+	if err != nil || d.Seq != 42 || d.Reason != "unknown child" || !d.At.Equal(at) || d.Raw != nil || d.Msg.ChildHash != m.ChildHash {
+		t.Fatalf("decodeDead = %+v, %v", d, err)
+	}
+	d, err = decodeDead(1, appendDead(nil, at, "undecodable record", []byte("junk")))
+	if err != nil || string(d.Raw) != "junk" {
+		t.Fatalf("decodeDead of junk = %+v, %v", d, err)
+	}
+	if _, err := decodeDead(1, []byte{7}); !errors.Is(err, errBadRecord) {
+		t.Fatalf("decodeDead of a bad header: %v", err)
+	}
+}
+
+// FuzzDecodeRecord checks that decoding never panics and that whatever
+// decodes re-encodes to the same bytes.
+func FuzzDecodeRecord(f *testing.F) {
+	for i := 0; i < 3; i++ {
+		m := msg(i)
+		f.Add(appendRecord(nil, &m))
+	}
+	f.Add([]byte{recordV1, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		_ = recordSize(v)
+		_, _ = decodeDead(1, v)
+		m, err := decodeRecord(v)
+		if err != nil {
+			return
+		}
+		if again := appendRecord(nil, &m); !bytes.Equal(again, v) {
+			t.Fatalf("re-encoded %x, stored %x", again, v)
+		}
+	})
+}
