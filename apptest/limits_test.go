@@ -63,7 +63,7 @@ func TestHearthd_Corruption_StartsFresh(t *testing.T) {
 		},
 		// bbolt grows its file ahead of the data: cut into the pages in use.
 		"truncated": func(p string) error { return os.Truncate(p, 3*4096) },
-		"empty": func(p string) error { return os.Truncate(p, 0) },
+		"empty":     func(p string) error { return os.Truncate(p, 0) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
