@@ -1,10 +1,13 @@
 package apptest
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -137,6 +140,28 @@ func (c *Central) PostBatch(t *testing.T, token string, body []byte, zip bool) C
 		hdr["Content-Encoding"] = "gzip"
 	}
 	return c.Do(t, http.MethodPost, "/v1/edge/batches", token, body, hdr)
+}
+
+// PostRaw sends a batch over a bare TCP connection and reads the answer
+// even when the server answers (413) before the body is written and closes:
+// net/http's client then often reports only the broken pipe.
+func (c *Central) PostRaw(t *testing.T, token string, body []byte) CentralReply {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(c.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/edge/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", token, len(body))
+	go conn.Write(body) // may fail once the server has answered: that is the point
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return CentralReply{Code: resp.StatusCode, Body: b, Header: resp.Header}
 }
 
 // Do sends a request to the public listener with a bearer token ("" for none).

@@ -200,10 +200,13 @@ func (o *Outbox) commit(batch []*request) {
 		if errors.Is(r.err, hearth.ErrFull) {
 			o.metrics.refusedFull.Inc()
 		}
-		r.finish(r.err)
 	}
+	// Metrics first: a caller woken by finish may read them at once.
 	if committed {
 		o.metrics.commitBatch.Observe(float64(msgs))
+	}
+	for _, r := range batch {
+		r.finish(r.err)
 	}
 }
 
