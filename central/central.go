@@ -109,7 +109,7 @@ func (s *Server) window(now time.Time) hearth.Window {
 
 func (s *Server) publicServer() *fasthttp.Server {
 	batchLimit, batchTimeout := int(s.cfg.MaxBatchBytes), s.cfg.BatchReadTimeout
-	return &fasthttp.Server{
+	srv := &fasthttp.Server{
 		Name:               "hearth-central",
 		Handler:            s.route,
 		MaxRequestBodySize: int(s.cfg.MaxFrameBytes),
@@ -129,6 +129,8 @@ func (s *Server) publicServer() *fasthttp.Server {
 		NoDefaultServerHeader: true,
 		Logger:                slogPrinter{s.log},
 	}
+	s.ingest.ConfigureServer(srv)
+	return srv
 }
 
 // route serves the public listener: the device protocol first, then the

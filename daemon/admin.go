@@ -2,6 +2,9 @@ package daemon
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -61,6 +64,10 @@ func (d *Daemon) adminServer() *fasthttp.Server {
 				b, _ := json.Marshal(d.Status())
 				ctx.SetBody(append(b, '\n'))
 			default:
+				if strings.HasPrefix(string(ctx.Path()), "/debug/pprof/") {
+					pprofHandler(ctx)
+					return
+				}
 				ctx.Error("not found: try /status, /metrics, /healthz or /readyz", fasthttp.StatusNotFound)
 			}
 		},
@@ -75,3 +82,20 @@ func (d *Daemon) serveReady(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.SetBodyString("ready\n")
 }
+
+// pprofHandler serves Go's profiles on the admin listener (loopback by
+// default): how an operator finds where a slow box spends its time.
+var pprofHandler = fasthttpadaptor.NewFastHTTPHandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
+	case "profile":
+		pprof.Profile(w, r)
+	case "trace":
+		pprof.Trace(w, r)
+	case "symbol":
+		pprof.Symbol(w, r)
+	case "cmdline":
+		pprof.Cmdline(w, r)
+	default:
+		pprof.Index(w, r)
+	}
+})

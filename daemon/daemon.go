@@ -112,10 +112,9 @@ func (d *Daemon) window() hearth.Window {
 }
 
 func (d *Daemon) publicServer() *fasthttp.Server {
-	return &fasthttp.Server{
+	srv := &fasthttp.Server{
 		Name:               "hearthd",
 		Handler:            d.ingest.Handler(),
-		ErrorHandler:       d.ingest.RequestError,
 		MaxRequestBodySize: int(d.cfg.MaxFrameBytes),
 		ReadTimeout:        d.cfg.ReadTimeout,
 		WriteTimeout:       d.cfg.WriteTimeout,
@@ -128,6 +127,8 @@ func (d *Daemon) publicServer() *fasthttp.Server {
 		NoDefaultServerHeader: true,
 		Logger:                slogPrinter{d.log},
 	}
+	d.ingest.ConfigureServer(srv)
+	return srv
 }
 
 // Start listens on both addresses and serves in the background.

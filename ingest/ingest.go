@@ -25,3 +25,12 @@ type Roster interface {
 	// means the roster cannot be consulted now (the phone retries later).
 	Known(ctx context.Context, childHash string) (bool, error)
 }
+
+// AsyncSink is a Sink that can also report completion by callback. The
+// WebSocket session uses it when the sink offers it, sparing a goroutine
+// per message on the hot path.
+type AsyncSink interface {
+	// StoreAsync stores msgs like Store and calls done exactly once with
+	// the outcome. done must be cheap: it may run on the sink's own goroutine.
+	StoreAsync(msgs []hearth.Message, done func(error))
+}

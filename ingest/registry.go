@@ -72,6 +72,17 @@ func (r *registry) release(ip string, s *session) {
 	r.wg.Done()
 }
 
+// sessions returns the open sessions.
+func (r *registry) sessions() []*session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*session, 0, len(r.conns))
+	for s := range r.conns {
+		out = append(out, s)
+	}
+	return out
+}
+
 func (r *registry) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -110,6 +110,8 @@ type Server struct {
 	upgrader websocket.FastHTTPUpgrader
 	conns    *registry
 	recent   *recentChildren
+	stopPing chan struct{}
+	stopOnce sync.Once
 }
 
 // New returns a Server writing to sink and checking children against roster.
@@ -120,14 +122,16 @@ func New(sink Sink, roster Roster, cfg Config, reg prometheus.Registerer, log *s
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{
-		sink:    sink,
-		roster:  roster,
-		cfg:     cfg,
-		log:     log,
-		metrics: newMetrics(reg),
-		conns:   newRegistry(cfg.MaxConns, cfg.MaxConnsPerIP),
-		recent:  newRecentChildren(10*time.Minute, 10000),
+		sink:     sink,
+		roster:   roster,
+		cfg:      cfg,
+		log:      log,
+		metrics:  newMetrics(reg),
+		conns:    newRegistry(cfg.MaxConns, cfg.MaxConnsPerIP),
+		recent:   newRecentChildren(10*time.Minute, 10000),
+		stopPing: make(chan struct{}),
 	}
+	go s.pingLoop()
 	s.upgrader = websocket.FastHTTPUpgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 1024,
@@ -178,7 +182,36 @@ func (s *Server) Connections() int { return s.conns.count() }
 // the frames it has read, closes it with 1001 and waits for all of them, or
 // for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stopPing) })
 	return s.conns.shutdown(ctx)
+}
+
+// ConfigureServer sets what the device protocol needs of the fasthttp server
+// that serves it: sessions own their hijacked connections (so fasthttp frees
+// each request's buffers at the upgrade), and unreadable requests are
+// answered and counted like other refusals.
+func (s *Server) ConfigureServer(srv *fasthttp.Server) {
+	srv.KeepHijackedConns = true
+	if srv.ErrorHandler == nil {
+		srv.ErrorHandler = s.RequestError
+	}
+}
+
+// pingLoop pings every WebSocket each PingInterval from one goroutine, so an
+// idle phone costs no timer and no goroutine of its own.
+func (s *Server) pingLoop() {
+	t := time.NewTicker(s.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopPing:
+			return
+		case <-t.C:
+			for _, ss := range s.conns.sessions() {
+				go ss.ping() // a slow phone must not hold up the others' pings
+			}
+		}
+	}
 }
 
 // MaxChildHashLen bounds a child hash; the seed's hashes are far shorter.

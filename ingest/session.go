@@ -90,6 +90,13 @@ func (ss *session) data(id []byte, kind hearth.Kind, f Frame) *reply {
 		start: start,
 	}
 	rep := &reply{done: make(chan struct{}), data: p}
+	if as, ok := ss.srv.sink.(AsyncSink); ok {
+		as.StoreAsync([]hearth.Message{p.msg}, func(err error) {
+			p.err = err
+			close(rep.done)
+		})
+		return rep
+	}
 	go func() {
 		p.err = ss.srv.store([]hearth.Message{p.msg})
 		close(rep.done)

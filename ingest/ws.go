@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,9 +40,14 @@ func (s *Server) serveWS(ctx *fasthttp.RequestCtx, hash string) {
 		return
 	}
 	err := s.upgrader.Upgrade(ctx, func(c *websocket.Conn) {
-		sess := newSession(s, c, endpoint, hash)
-		defer s.conns.release(ip, sess)
-		sess.run()
+		// Returning at once lets fasthttp release the request's buffers
+		// (the server keeps hijacked conns: see ConfigureServer); the
+		// session owns the conn and closes it.
+		go func() {
+			sess := newSession(s, c, endpoint, hash)
+			defer s.conns.release(ip, sess)
+			sess.run()
+		}()
 	})
 	if err != nil {
 		s.conns.release(ip, nil)
@@ -101,6 +107,13 @@ type session struct {
 	replies  chan *reply
 	stopping atomic.Bool
 	bucket   tokenBucket
+
+	// The writer runs only while replies are queued: an idle phone costs
+	// one goroutine (the reader), not two.
+	writing atomic.Bool
+	writers sync.WaitGroup
+	broken  bool   // a write failed; owned by the goroutine draining
+	last    *reply // the last reply drained; same owner
 }
 
 // reply is the answer to one frame. When done is not nil the body is
@@ -152,16 +165,14 @@ func (ss *session) run() {
 	if ss.child != "" {
 		ss.connected()
 		_ = ss.extendDeadline()
-		ss.replies <- &reply{body: encodeEstablished(ss.child, ss.srv.cfg.ConnectionLabel)}
+		ss.enqueue(&reply{body: encodeEstablished(ss.child, ss.srv.cfg.ConnectionLabel)})
 	} else {
 		_ = ss.conn.SetReadDeadline(time.Now().Add(ss.srv.cfg.AuthTimeout))
-		ss.replies <- &reply{body: encodeAuthRequired()}
+		ss.enqueue(&reply{body: encodeAuthRequired()})
 	}
-	writerDone := make(chan struct{})
-	go ss.writeLoop(writerDone)
 	ss.readLoop()
-	close(ss.replies)
-	<-writerDone
+	ss.writers.Wait() // the reader was the only producer: the queue drains
+	ss.finish()
 	if ss.child != "" {
 		ss.srv.recent.disconnected(ss.child, time.Now())
 	}
@@ -212,7 +223,7 @@ func (ss *session) readLoop() {
 		if cap(buf) > 4096 {
 			buf = make([]byte, 0, 512) // an idle phone should not keep a large frame's buffer
 		}
-		ss.replies <- rep
+		ss.enqueue(rep)
 		if rep.closeCode != 0 || ss.stopping.Load() {
 			return
 		}
@@ -223,10 +234,10 @@ func (ss *session) readLoop() {
 func (ss *session) readEnded(err error) {
 	var ne net.Error
 	if ss.child == "" && !ss.stopping.Load() && errors.As(err, &ne) && ne.Timeout() {
-		ss.replies <- &reply{
+		ss.enqueue(&reply{
 			body:      encodeError(nil, "authentication timed out: send {\"type\":\"auth\",\"child_hash\":\"…\"} after connecting"),
 			closeCode: CloseAuthMissingHash, closeText: "authentication timeout",
-		}
+		})
 	}
 }
 
@@ -252,31 +263,48 @@ func readFrame(r io.Reader, buf []byte, limit int) ([]byte, bool, error) {
 	}
 }
 
-func (ss *session) writeLoop(done chan<- struct{}) {
-	defer close(done)
-	ping := time.NewTicker(ss.srv.cfg.PingInterval)
-	defer ping.Stop()
-	broken := false
-	var last *reply
+// enqueue queues a reply and makes sure a writer is draining the queue.
+// Only the reader calls it; a full queue (Pipeline frames in flight) makes
+// the reader wait, which is the connection's backpressure.
+func (ss *session) enqueue(rep *reply) {
+	ss.replies <- rep
+	if ss.writing.CompareAndSwap(false, true) {
+		ss.writers.Add(1)
+		go ss.drain()
+	}
+}
+
+// drain writes queued replies in order and exits when the queue is empty.
+func (ss *session) drain() {
+	defer ss.writers.Done()
 	for {
 		select {
-		case rep, ok := <-ss.replies:
-			if !ok {
-				ss.finish(last, broken)
+		case rep := <-ss.replies:
+			if !ss.broken && ss.write(rep) != nil {
+				ss.broken = true
+				ss.abort()
+			}
+			ss.last = rep
+		default:
+			ss.writing.Store(false)
+			// A reply queued after the empty check but before the Store
+			// found the writer still running: take it on.
+			if len(ss.replies) == 0 || !ss.writing.CompareAndSwap(false, true) {
 				return
 			}
-			if !broken && ss.write(rep) != nil {
-				broken = true
-				// Close is a no-op on a conn fasthttp hijacked: the conn closes
-				// when the handler returns, so make the reader give up now.
-				_ = ss.conn.SetReadDeadline(time.Now())
-			}
-			last = rep
-		case <-ping.C:
-			if !broken {
-				_ = ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(ss.srv.cfg.WriteTimeout))
-			}
 		}
+	}
+}
+
+// abort makes the reader give up now: the connection is broken.
+func (ss *session) abort() {
+	_ = ss.conn.SetReadDeadline(time.Now())
+}
+
+// ping sends a control ping; the phone's pong extends its idle deadline.
+func (ss *session) ping() {
+	if ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(ss.srv.cfg.WriteTimeout)) != nil {
+		ss.abort()
 	}
 }
 
@@ -291,15 +319,15 @@ func (ss *session) write(rep *reply) error {
 }
 
 // finish closes the connection once every reply is out.
-func (ss *session) finish(last *reply, broken bool) {
+func (ss *session) finish() {
 	defer ss.conn.Close()
-	if broken {
+	if ss.broken {
 		return
 	}
 	code, text := websocket.CloseNormalClosure, ""
 	switch {
-	case last != nil && last.closeCode != 0:
-		code, text = last.closeCode, last.closeText
+	case ss.last != nil && ss.last.closeCode != 0:
+		code, text = ss.last.closeCode, ss.last.closeText
 	case ss.stopping.Load():
 		code, text = websocket.CloseGoingAway, "server shutting down"
 	}

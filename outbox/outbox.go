@@ -176,6 +176,30 @@ func (o *Outbox) Store(ctx context.Context, msgs []hearth.Message) error {
 	return err
 }
 
+// StoreAsync implements ingest.AsyncSink: it queues msgs for the next group
+// commit and returns at once; done is called once with Append's error (nil
+// when the messages are durable), on the writer goroutine, so it must not
+// block. Saving the caller a goroutine per message matters at 50k msgs/s.
+func (o *Outbox) StoreAsync(msgs []hearth.Message, done func(error)) {
+	if len(msgs) == 0 {
+		done(nil)
+		return
+	}
+	r := newRequest(context.Background(), opAppend)
+	r.encode(msgs)
+	r.callback = done
+	o.closeMu.RLock()
+	if o.closed {
+		o.closeMu.RUnlock()
+		o.metrics.refusedClosed.Inc()
+		r.release()
+		done(ErrClosed)
+		return
+	}
+	o.reqs <- r
+	o.closeMu.RUnlock()
+}
+
 func (o *Outbox) append(ctx context.Context, msgs []hearth.Message, wantSeqs bool) ([]uint64, error) {
 	if len(msgs) == 0 {
 		return nil, nil

@@ -64,6 +64,7 @@ type request struct {
 	compacted bool       // compact result
 	err       error
 	done      chan struct{}
+	callback  func(error) // answers an async append instead of done
 }
 
 type deadItem struct {
@@ -118,6 +119,11 @@ func (r *request) weight() (msgs, bytes int) {
 
 // finish answers the caller; the writer must not touch r afterwards.
 func (r *request) finish(err error) {
+	if cb := r.callback; cb != nil {
+		r.release()
+		cb(err)
+		return
+	}
 	r.err = err
 	r.done <- struct{}{}
 }

@@ -1,0 +1,157 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/ingest"
+	"github.com/guardianai/hearth/ingest/ingesttest"
+	"github.com/guardianai/hearth/outbox"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+)
+
+// serve runs an ingest.Server over sink on 127.0.0.1:0 (under the race
+// detector, unlike the process tests in apptest).
+func serve(t *testing.T, sink ingest.Sink, roster ingest.Roster, cfg ingest.Config) (*ingest.Server, string) {
+	t.Helper()
+	srv := ingest.New(sink, roster, cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	hs := &fasthttp.Server{Handler: srv.Handler(), MaxRequestBodySize: 64 << 10}
+	srv.ConfigureServer(hs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		hs.ShutdownWithContext(ctx)
+	})
+	return srv, "http://" + ln.Addr().String()
+}
+
+func openOutbox(t *testing.T) *outbox.Outbox {
+	t.Helper()
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ob.Close() })
+	return ob
+}
+
+func window() hearth.Window {
+	return hearth.Window{Now: time.Now(), MaxAge: hearth.DefaultRetention, MaxFuture: hearth.DefaultMaxFuture}
+}
+
+// Ensure that the whole protocol conforms in-process, under -race.
+func TestServer_Conformance(t *testing.T) {
+	_, url := serve(t, openOutbox(t), ingest.NewStaticRoster([]string{"kid-1"}), ingest.Config{Window: window})
+	ingesttest.Run(t, ingesttest.Target{URL: url, Known: "kid-1", Unknown: "kid-2"})
+}
+
+// Ensure that many pipelining phones get every reply in order and every
+// acked message is in the outbox once.
+func TestServer_ConcurrentPipelining(t *testing.T) {
+	ob := openOutbox(t)
+	_, url := serve(t, ob, ingest.StaticRoster{}, ingest.Config{Window: window})
+	const phones, frames = 20, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, phones)
+	for p := 0; p < phones; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- pipelinePhone(url, fmt.Sprintf("kid-%d", p), frames)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ob.Stats().Depth; got != phones*frames {
+		t.Fatalf("outbox holds %d, want %d", got, phones*frames)
+	}
+}
+
+func pipelinePhone(url, child string, frames int) error {
+	c, _, err := websocket.DefaultDialer.Dial("ws"+url[4:]+"/ws/ingest/"+child+"/", nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, _, err := c.ReadMessage(); err != nil {
+		return err
+	}
+	go func() {
+		for i := 0; i < frames; i++ {
+			c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"type":"location","id":%d,"data":%s}`, i, ingesttest.LocationData(i))))
+		}
+	}()
+	for i := 0; i < frames; i++ {
+		var r ingesttest.Reply
+		if err := c.ReadJSON(&r); err != nil {
+			return err
+		}
+		if r.Type != "ack" || string(r.ID) != fmt.Sprint(i) {
+			return fmt.Errorf("%s reply %d: %+v", child, i, r)
+		}
+	}
+	return nil
+}
+
+// failingSink refuses everything: the store is down.
+type failingSink struct{ err error }
+
+func (f failingSink) Store(context.Context, []hearth.Message) error { return f.err }
+
+// Ensure that a store that is down or full makes phones keep their data:
+// an error frame over WS, 503 + Retry-After over HTTP.
+func TestServer_SinkDown(t *testing.T) {
+	for name, err := range map[string]error{"unavailable": errors.New("disk on fire"), "full": hearth.ErrFull} {
+		t.Run(name, func(t *testing.T) {
+			_, url := serve(t, failingSink{err}, ingest.StaticRoster{}, ingest.Config{Window: window})
+			tg := ingesttest.Target{URL: url}
+			c := ingesttest.MustDial(t, tg, "/ws/ingest/kid/")
+			c.Expect("connection_established")
+			c.Send(ingesttest.Frame("location", ingesttest.LocationData(1)))
+			c.ExpectError("retry later")
+			code, _, hdr := ingesttest.Post(t, tg, `{"child_hash":"kid","location_info":`+ingesttest.LocationData(2)+`}`, nil)
+			if code != 503 || hdr.Get("Retry-After") == "" {
+				t.Fatalf("HTTP: %d, Retry-After %q", code, hdr.Get("Retry-After"))
+			}
+		})
+	}
+}
+
+// Ensure that Shutdown answers frames in flight and closes with 1001.
+func TestServer_Shutdown(t *testing.T) {
+	srv, url := serve(t, openOutbox(t), ingest.StaticRoster{}, ingest.Config{Window: window})
+	c := ingesttest.MustDial(t, ingesttest.Target{URL: url}, "/ws/ingest/kid/")
+	c.Expect("connection_established")
+	c.Send(ingesttest.Frame("location", ingesttest.LocationData(1)))
+	c.ExpectAck("location")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.ExpectClose(websocket.CloseGoingAway)
+	if srv.Connections() != 0 {
+		t.Fatalf("%d connections after shutdown", srv.Connections())
+	}
+}
