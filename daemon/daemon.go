@@ -116,9 +116,12 @@ func (d *Daemon) publicServer() *fasthttp.Server {
 		Name:               "hearthd",
 		Handler:            d.ingest.Handler(),
 		MaxRequestBodySize: int(d.cfg.MaxFrameBytes),
-		ReadTimeout:        d.cfg.ReadTimeout,
-		WriteTimeout:       d.cfg.WriteTimeout,
-		IdleTimeout:        d.cfg.IdleTimeout,
+		// Also the largest request head. Phones send a few hundred bytes of
+		// headers, and a WebSocket keeps this buffer for its whole life.
+		ReadBufferSize: 2048,
+		ReadTimeout:    d.cfg.ReadTimeout,
+		WriteTimeout:   d.cfg.WriteTimeout,
+		IdleTimeout:    d.cfg.IdleTimeout,
 		// fasthttp counts hijacked WebSockets too; its per-address limit is a
 		// backstop above ingest's own, which answers 503 and counts a metric.
 		MaxConnsPerIP:         2*d.cfg.MaxConnsPerIP + 8,

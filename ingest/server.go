@@ -133,7 +133,9 @@ func New(sink Sink, roster Roster, cfg Config, reg prometheus.Registerer, log *s
 	}
 	go s.pingLoop()
 	s.upgrader = websocket.FastHTTPUpgrader{
-		ReadBufferSize:  1024,
+		// Frames are a few hundred bytes; a larger frame takes more reads.
+		// Each idle phone holds its read buffer, so keep it small.
+		ReadBufferSize:  512,
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		// Phones are native apps, not browsers: there is no Origin to check.
