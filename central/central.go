@@ -112,7 +112,7 @@ func (s *Server) publicServer() *fasthttp.Server {
 	srv := &fasthttp.Server{
 		Name:               "hearth-central",
 		Handler:            s.route,
-		MaxRequestBodySize: int(s.cfg.MaxFrameBytes),
+		MaxRequestBodySize: ingest.BodyReadLimit(int(s.cfg.MaxFrameBytes)),
 		// Only edge batches may be large; phones' bodies keep the frame limit.
 		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 			if bytes.HasPrefix(h.RequestURI(), []byte(PathBatches)) {

@@ -113,9 +113,12 @@ func (d *Daemon) window() hearth.Window {
 
 func (d *Daemon) publicServer() *fasthttp.Server {
 	srv := &fasthttp.Server{
-		Name:               "hearthd",
-		Handler:            d.ingest.Handler(),
-		MaxRequestBodySize: int(d.cfg.MaxFrameBytes),
+		Name:    "hearthd",
+		Handler: d.ingest.Handler(),
+		// ingest enforces MaxFrameBytes itself with a clean 413; fasthttp's
+		// own limit, which answers before reading the body (the phone sees a
+		// broken pipe and resends forever), only stops hostile sizes.
+		MaxRequestBodySize: ingest.BodyReadLimit(int(d.cfg.MaxFrameBytes)),
 		// Also the largest request head. Phones send a few hundred bytes of
 		// headers, and a WebSocket keeps this buffer for its whole life.
 		ReadBufferSize: 2048,

@@ -10,6 +10,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// BodyReadLimit is the MaxRequestBodySize to give the fasthttp server for a
+// frame limit: bodies up to it are read whole and refused with a clean 413
+// by the handler; only larger ones are cut off by fasthttp before reading,
+// which a client may see as a broken pipe instead of the answer.
+func BodyReadLimit(maxFrameBytes int) int { return 4 * maxFrameBytes }
+
 // HeaderProtocol selects honest status codes when set to "2".
 const HeaderProtocol = "Hearth-Protocol"
 

@@ -25,7 +25,7 @@ import (
 func serve(t *testing.T, sink ingest.Sink, roster ingest.Roster, cfg ingest.Config) (*ingest.Server, string) {
 	t.Helper()
 	srv := ingest.New(sink, roster, cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	hs := &fasthttp.Server{Handler: srv.Handler(), MaxRequestBodySize: 64 << 10}
+	hs := &fasthttp.Server{Handler: srv.Handler(), MaxRequestBodySize: ingest.BodyReadLimit(64 << 10)}
 	srv.ConfigureServer(hs)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
