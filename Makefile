@@ -40,8 +40,11 @@ run: build
 	@mkdir -p $(RUN_DIR)
 	scripts/run.sh $(RUN_DIR)
 
+## package: hearth and hearth-central .deb and .rpm for amd64, arm64 and armhf
+## (armv7) into dist/, plus mipsle hearthd binaries; see packaging/README.md.
+NFPM      ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 package: build
-	@echo "packages are built by nfpm (see packaging/); not part of this milestone yet" >&2; exit 1
+	GO='$(GO)' NFPM='$(NFPM)' VERSION='$(VERSION)' HOST_BIN='$(BIN)' packaging/package.sh
 
 clean:
 	rm -rf $(BIN) dist .run

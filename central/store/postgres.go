@@ -25,7 +25,7 @@ var _ Store = (*Postgres)(nil)
 
 // pgMigrationLock is the advisory lock key that serialises migrations of
 // replicas starting together.
-const pgMigrationLock = 0x6865617274 // "heart"
+const pgMigrationLock int64 = 0x6865617274 // "heart"
 
 // OpenPostgres connects to the database at url (a postgres:// URL or a
 // key=value DSN as pgx parses them) and applies pending migrations. An
