@@ -38,16 +38,25 @@ load() {
   stop
 }
 
-printf '\n== load (%s per scenario, phones wait for each ack)\n' "$DUR"
+ROUNDS=${BENCH_ROUNDS:-3}
+printf '\n== load (%s per run, median of %s interleaved runs; phones wait for each ack)\n' "$DUR" "$ROUNDS"
 printf '%-8s %-7s %12s %9s %9s %12s %7s\n' mode phones "hearthd/s" "p50 ms" "p99 ms" "ceiling/s" ratio
 for sc in "ws 1" "ws 10" "ws 50" "ws 200" "http 1" "http 10"; do
   set -- $sc
-  real=$(load hearthd "$1" "$2")
-  ceil=$(load hearthd-nostore "$1" "$2")
-  python3 - "$1" "$2" "$real" "$ceil" <<'PY'
-import json, sys
-mode, phones, r, c = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
-print(f"{mode:<8} {phones:<7} {r['msgs_per_sec']:12.0f} {r['p50_ms']:9.3f} {r['p99_ms']:9.3f} {c['msgs_per_sec']:12.0f} {r['msgs_per_sec']/c['msgs_per_sec']:7.2f}")
+  : >"$OUT/real" && : >"$OUT/ceil"
+  # Interleave the two builds so drift on a shared machine hits both alike.
+  for _ in $(seq "$ROUNDS"); do
+    load hearthd "$1" "$2" >>"$OUT/real"
+    load hearthd-nostore "$1" "$2" >>"$OUT/ceil"
+  done
+  python3 - "$1" "$2" "$OUT/real" "$OUT/ceil" <<'PY'
+import json, statistics, sys
+mode, phones = sys.argv[1], sys.argv[2]
+real = [json.loads(l) for l in open(sys.argv[3])]
+ceil = [json.loads(l) for l in open(sys.argv[4])]
+med = lambda runs, k: statistics.median(r[k] for r in runs)
+r, c = med(real, "msgs_per_sec"), med(ceil, "msgs_per_sec")
+print(f"{mode:<8} {phones:<7} {r:12.0f} {med(real,'p50_ms'):9.3f} {med(real,'p99_ms'):9.3f} {c:12.0f} {r/c:7.2f}")
 PY
 done
 

@@ -46,7 +46,7 @@ func DefaultConfig() Config {
 		IdleTimeout:   90 * time.Second,
 		WriteTimeout:  10 * time.Second,
 		AuthTimeout:   30 * time.Second,
-		Pipeline:      64,
+		Pipeline:      16,
 		RetryAfter:    30 * time.Second,
 		StoreTimeout:  30 * time.Second,
 		Window:        func() hearth.Window { return hearth.Window{} },

@@ -200,34 +200,49 @@ func (ss *session) extendDeadline() error {
 	return nil
 }
 
+// framePool lends frame buffers: a phone holds one only while a frame is
+// being read and handled, never while idle.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 func (ss *session) readLoop() {
-	buf := make([]byte, 0, 512)
 	for {
 		mt, r, err := ss.conn.NextReader()
 		if err != nil {
 			ss.readEnded(err)
 			return
 		}
-		var tooLarge bool
-		buf, tooLarge, err = readFrame(r, buf[:0], ss.srv.cfg.MaxFrameBytes)
+		rep, err := ss.readAndHandle(mt, r)
 		if err != nil {
 			ss.readEnded(err)
 			return
-		}
-		if ss.child != "" || ss.endpoint == "direct" {
-			if err := ss.extendDeadline(); err != nil {
-				return
-			}
-		}
-		rep := ss.handle(mt, buf, tooLarge)
-		if cap(buf) > 4096 {
-			buf = make([]byte, 0, 512) // an idle phone should not keep a large frame's buffer
 		}
 		ss.enqueue(rep)
 		if rep.closeCode != 0 || ss.stopping.Load() {
 			return
 		}
 	}
+}
+
+// readAndHandle reads one frame into a pooled buffer and answers it; the
+// reply keeps nothing of the buffer.
+func (ss *session) readAndHandle(mt int, r io.Reader) (*reply, error) {
+	bp := framePool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 4096 { // let a large frame's buffer go
+			framePool.Put(bp)
+		}
+	}()
+	buf, tooLarge, err := readFrame(r, (*bp)[:0], ss.srv.cfg.MaxFrameBytes)
+	*bp = buf
+	if err != nil {
+		return nil, err
+	}
+	if ss.child != "" || ss.endpoint == "direct" {
+		if err := ss.extendDeadline(); err != nil {
+			return nil, err
+		}
+	}
+	return ss.handle(mt, buf, tooLarge), nil
 }
 
 // readEnded decides how a connection whose read failed is closed.
