@@ -17,6 +17,8 @@ import (
 	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/central/store"
 	"github.com/guardianai/hearth/ingest"
+	"github.com/guardianai/hearth/internal/admin"
+	"github.com/guardianai/hearth/internal/svc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
@@ -127,7 +129,7 @@ func (s *Server) publicServer() *fasthttp.Server {
 		MaxConnsPerIP:         s.cfg.MaxConnsPerIP,
 		Concurrency:           s.cfg.MaxConns + 1024,
 		NoDefaultServerHeader: true,
-		Logger:                slogPrinter{s.log},
+		Logger:                admin.FasthttpLogger(s.log),
 	}
 	s.ingest.ConfigureServer(srv)
 	return srv
@@ -197,26 +199,14 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // store, then the admin listener.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
-	var errs []error
-	step := func(name string, f func() error) {
-		t := time.Now()
-		err := f()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
-		s.log.Info("stopped "+name, "took", time.Since(t).Round(time.Millisecond), "err", err)
-	}
-	step("public listener", func() error {
-		wsDone := make(chan error, 1)
-		go func() { wsDone <- s.ingest.Shutdown(ctx) }()
-		return errors.Join(s.public.ShutdownWithContext(ctx), <-wsDone)
-	})
+	steps := svc.NewSteps(s.log)
+	steps.Run("public listener", func() error { return s.ingest.ShutdownWith(ctx, s.public) })
 	if s.stopBg != nil {
-		step("retention job", func() error { s.stopBg(); <-s.bgDone; return nil })
+		steps.Run("retention job", func() error { s.stopBg(); <-s.bgDone; return nil })
 	}
-	step("store", s.store.Close)
-	step("admin listener", func() error { return s.admin.ShutdownWithContext(ctx) })
-	return errors.Join(errs...)
+	steps.Run("store", s.store.Close)
+	steps.Run("admin listener", func() error { return s.admin.ShutdownWithContext(ctx) })
+	return steps.Err()
 }
 
 // dbContext bounds one request's database work. It is not derived from the
@@ -230,13 +220,6 @@ func (s *Server) dbContext() (context.Context, context.CancelFunc) {
 // or too slow.
 func unavailable(err error) bool {
 	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// slogPrinter routes fasthttp's log lines into slog.
-type slogPrinter struct{ log *slog.Logger }
-
-func (p slogPrinter) Printf(format string, args ...any) {
-	p.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
 }
 
 // rateLimited lets a repeated warning through at most once per interval,

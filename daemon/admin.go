@@ -2,14 +2,11 @@ package daemon
 
 import (
 	"encoding/json"
-	"net/http"
-	"net/http/pprof"
-	"strings"
+	"errors"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/guardianai/hearth/internal/admin"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // Status is the JSON of GET /status.
@@ -45,57 +42,25 @@ func (d *Daemon) Status() Status {
 }
 
 func (d *Daemon) adminServer() *fasthttp.Server {
-	metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
-	return &fasthttp.Server{
-		Name:                  "hearthd-admin",
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          10 * time.Second,
-		NoDefaultServerHeader: true,
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			switch string(ctx.Path()) {
-			case "/metrics":
-				metrics(ctx)
-			case "/healthz":
-				ctx.SetBodyString("ok\n")
-			case "/readyz":
-				d.serveReady(ctx)
-			case "/status":
-				ctx.SetContentType("application/json")
-				b, _ := json.Marshal(d.Status())
-				ctx.SetBody(append(b, '\n'))
-			default:
-				if strings.HasPrefix(string(ctx.Path()), "/debug/pprof/") {
-					pprofHandler(ctx)
-					return
-				}
-				ctx.Error("not found: try /status, /metrics, /healthz or /readyz", fasthttp.StatusNotFound)
-			}
-		},
-	}
+	return admin.NewServer(admin.Options{
+		Name:     "hearthd-admin",
+		Registry: d.reg,
+		Ready:    d.readiness,
+		Routes:   map[string]fasthttp.RequestHandler{"/status": d.serveStatus},
+		Log:      d.log,
+	})
 }
 
-// serveReady answers 200 while the listeners are up and the outbox is open.
-func (d *Daemon) serveReady(ctx *fasthttp.RequestCtx) {
+func (d *Daemon) serveStatus(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("application/json")
+	b, _ := json.Marshal(d.Status())
+	ctx.SetBody(append(b, '\n'))
+}
+
+// readiness is nil while the listeners are up and the outbox is open.
+func (d *Daemon) readiness() error {
 	if !d.ready.Load() {
-		ctx.Error("not ready: starting or shutting down\n", fasthttp.StatusServiceUnavailable)
-		return
+		return errors.New("starting or shutting down")
 	}
-	ctx.SetBodyString("ready\n")
+	return nil
 }
-
-// pprofHandler serves Go's profiles on the admin listener (loopback by
-// default): how an operator finds where a slow box spends its time.
-var pprofHandler = fasthttpadaptor.NewFastHTTPHandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
-	case "profile":
-		pprof.Profile(w, r)
-	case "trace":
-		pprof.Trace(w, r)
-	case "symbol":
-		pprof.Symbol(w, r)
-	case "cmdline":
-		pprof.Cmdline(w, r)
-	default:
-		pprof.Index(w, r)
-	}
-})

@@ -4,7 +4,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/ingest"
+	"github.com/guardianai/hearth/internal/admin"
+	"github.com/guardianai/hearth/internal/svc"
 	"github.com/guardianai/hearth/outbox"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -131,7 +132,7 @@ func (d *Daemon) publicServer() *fasthttp.Server {
 		Concurrency:           d.cfg.MaxConns + 256,
 		ReduceMemoryUsage:     true,
 		NoDefaultServerHeader: true,
-		Logger:                slogPrinter{d.log},
+		Logger:                admin.FasthttpLogger(d.log),
 	}
 	d.ingest.ConfigureServer(srv)
 	return srv
@@ -197,32 +198,13 @@ func (d *Daemon) maintain(ctx context.Context) {
 // answered, WebSockets closed with 1001), then the outbox, then admin.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.ready.Store(false)
-	var errs []error
-	step := func(name string, f func() error) {
-		t := time.Now()
-		err := f()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
-		d.log.Info("stopped "+name, "took", time.Since(t).Round(time.Millisecond), "err", err)
-	}
-	step("phone listener", func() error {
-		wsDone := make(chan error, 1)
-		go func() { wsDone <- d.ingest.Shutdown(ctx) }()
-		return errors.Join(d.public.ShutdownWithContext(ctx), <-wsDone)
-	})
+	steps := svc.NewSteps(d.log)
+	steps.Run("phone listener", func() error { return d.ingest.ShutdownWith(ctx, d.public) })
 	if d.stopBg != nil {
 		d.stopBg()
 		<-d.bgDone
 	}
-	step("outbox", d.outbox.Close)
-	step("admin listener", func() error { return d.admin.ShutdownWithContext(ctx) })
-	return errors.Join(errs...)
-}
-
-// slogPrinter routes fasthttp's log lines into slog.
-type slogPrinter struct{ log *slog.Logger }
-
-func (p slogPrinter) Printf(format string, args ...any) {
-	p.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+	steps.Run("outbox", d.outbox.Close)
+	steps.Run("admin listener", func() error { return d.admin.ShutdownWithContext(ctx) })
+	return steps.Err()
 }

@@ -282,3 +282,11 @@ func shortHash(h string) string {
 	}
 	return h[:6] + "…"
 }
+
+// ShutdownWith stops hs (the fasthttp server serving s) and s together:
+// fasthttp neither waits for nor closes the WebSockets it handed over.
+func (s *Server) ShutdownWith(ctx context.Context, hs *fasthttp.Server) error {
+	wsDone := make(chan error, 1)
+	go func() { wsDone <- s.Shutdown(ctx) }()
+	return errors.Join(hs.ShutdownWithContext(ctx), <-wsDone)
+}

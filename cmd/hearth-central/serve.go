@@ -49,17 +49,5 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_ = srv.Shutdown(context.Background())
 		return err
 	}
-	svc.Ready(ctx, log)
-	<-ctx.Done()
-	stop()
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	svc.Stopping()
-	t := time.Now()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	log.Info("hearth-central stopped", "took", time.Since(t).Round(time.Millisecond))
-	return nil
+	return svc.ServeUntilDone(ctx, log, "hearth-central", cfg.ShutdownTimeout, srv.Shutdown)
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/guardianai/hearth/config"
 	"github.com/guardianai/hearth/daemon"
@@ -59,17 +58,5 @@ func run(args []string) error {
 		_ = d.Shutdown(context.Background())
 		return err
 	}
-	svc.Ready(ctx, log)
-	<-ctx.Done()
-	stop()
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	svc.Stopping()
-	t := time.Now()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := d.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	log.Info("hearthd stopped", "took", time.Since(t).Round(time.Millisecond))
-	return nil
+	return svc.ServeUntilDone(ctx, log, "hearthd", cfg.ShutdownTimeout, d.Shutdown)
 }

@@ -1,0 +1,104 @@
+// Package admin serves the operator's listener of hearthd and hearth-central
+// (/metrics, /healthz, /readyz, Go profiles, plus a program's own routes) and
+// routes fasthttp's log lines into slog.
+package admin
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// Options describe an admin server.
+type Options struct {
+	Name     string               // server name, e.g. "hearthd-admin"
+	Registry *prometheus.Registry // served on /metrics
+	// Ready reports why the program cannot serve yet (nil when it can);
+	// /readyz answers 503 with that reason.
+	Ready  func() error
+	Routes map[string]fasthttp.RequestHandler // extra exact paths, e.g. /status
+	Log    *slog.Logger
+}
+
+// NewServer returns the admin fasthttp server.
+func NewServer(o Options) *fasthttp.Server {
+	metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	paths := []string{"/metrics", "/healthz", "/readyz", "/debug/pprof/"}
+	for p := range o.Routes {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	notFound := "not found: try " + strings.Join(paths, ", ")
+	return &fasthttp.Server{
+		Name:                  o.Name,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          time.Minute, // a CPU profile takes 30 s
+		NoDefaultServerHeader: true,
+		Logger:                FasthttpLogger(o.Log),
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			path := string(ctx.Path())
+			switch {
+			case path == "/metrics":
+				metrics(ctx)
+			case path == "/healthz":
+				ctx.SetBodyString("ok\n")
+			case path == "/readyz":
+				serveReady(ctx, o.Ready)
+			case o.Routes[path] != nil:
+				o.Routes[path](ctx)
+			case strings.HasPrefix(path, "/debug/pprof/"):
+				pprofHandler(ctx)
+			default:
+				ctx.Error(notFound, fasthttp.StatusNotFound)
+			}
+		},
+	}
+}
+
+func serveReady(ctx *fasthttp.RequestCtx, ready func() error) {
+	if err := ready(); err != nil {
+		ctx.Error("not ready: "+err.Error()+"\n", fasthttp.StatusServiceUnavailable)
+		return
+	}
+	ctx.SetBodyString("ready\n")
+}
+
+// pprofHandler serves Go's profiles on the admin listener (loopback by
+// default): how an operator finds where a slow box spends its time.
+var pprofHandler = fasthttpadaptor.NewFastHTTPHandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
+	case "profile":
+		pprof.Profile(w, r)
+	case "trace":
+		pprof.Trace(w, r)
+	case "symbol":
+		pprof.Symbol(w, r)
+	case "cmdline":
+		pprof.Cmdline(w, r)
+	default:
+		pprof.Index(w, r)
+	}
+})
+
+// FasthttpLogger routes fasthttp's log lines into log at WARN.
+func FasthttpLogger(log *slog.Logger) fasthttp.Logger {
+	if log == nil {
+		log = slog.Default()
+	}
+	return printer{log}
+}
+
+type printer struct{ log *slog.Logger }
+
+func (p printer) Printf(format string, args ...any) {
+	p.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
