@@ -88,15 +88,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 }
 
 func (s *Server) ingestConfig() ingest.Config {
-	c := ingest.DefaultConfig()
-	c.MaxFrameBytes = int(s.cfg.MaxFrameBytes)
-	c.MaxConns = s.cfg.MaxConns
-	c.MaxConnsPerIP = s.cfg.MaxConnsPerIP
-	c.RatePerSecond = s.cfg.RatePerSecond
-	c.RateBurst = int(2*s.cfg.RatePerSecond) + 1
-	c.IdleTimeout = s.cfg.IdleTimeout
-	c.PingInterval = s.cfg.PingInterval
-	c.WriteTimeout = s.cfg.WriteTimeout
+	c := s.cfg.Limits.Config()
 	c.RetryAfter = s.cfg.RetryAfter
 	c.StoreTimeout = s.cfg.StoreTimeout
 	c.Window = func() hearth.Window { return s.window(time.Now()) }

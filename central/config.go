@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -13,14 +12,16 @@ import (
 	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/config"
 	"github.com/guardianai/hearth/ingest"
+	"github.com/guardianai/hearth/internal/svc"
 )
 
 // Config is hearth-central's configuration; its yaml keys are also its flag
 // names (with - for _) and HEARTH_* variables.
 type Config struct {
-	Listen      string `yaml:"listen"`
-	AdminListen string `yaml:"admin_listen"`
-	DataDir     string `yaml:"data_dir"`
+	svc.Service   `yaml:",inline"`
+	ingest.Limits `yaml:",inline"`
+
+	DataDir string `yaml:"data_dir"`
 	// DB is "sqlite:///path/file.db" or a postgres:// URL; "" means
 	// sqlite://<data_dir>/central.db.
 	DB string `yaml:"db"`
@@ -39,19 +40,6 @@ type Config struct {
 	StoreTimeout              time.Duration   `yaml:"store_timeout"`
 	RetryAfter                time.Duration   `yaml:"retry_after"`
 	MaxDBConns                int             `yaml:"max_db_conns"`
-
-	MaxFrameBytes config.ByteSize `yaml:"max_frame_bytes"`
-	MaxConns      int             `yaml:"max_conns"`
-	MaxConnsPerIP int             `yaml:"max_conns_per_ip"`
-	RatePerSecond float64         `yaml:"rate_per_second"`
-	ReadTimeout   time.Duration   `yaml:"read_timeout"`
-	IdleTimeout   time.Duration   `yaml:"idle_timeout"`
-	PingInterval  time.Duration   `yaml:"ping_interval"`
-	WriteTimeout  time.Duration   `yaml:"write_timeout"`
-
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	LogLevel        string        `yaml:"log_level"`
-	LogFormat       string        `yaml:"log_format"`
 }
 
 // DBFile is the SQLite file's name inside the data directory.
@@ -59,10 +47,19 @@ const DBFile = "central.db"
 
 // DefaultConfig returns the settings of a fresh install.
 func DefaultConfig() Config {
-	lim := ingest.DefaultConfig()
+	lim := ingest.DefaultLimits()
+	lim.MaxConns = 10000
+	lim.MaxConnsPerIP = 256 // many phones and edges may share a NAT or a load balancer
+	lim.ReadTimeout = 30 * time.Second
 	return Config{
-		Listen:                    ":8080",
-		AdminListen:               "127.0.0.1:8081",
+		Service: svc.Service{
+			Listen:          ":8080",
+			AdminListen:     "127.0.0.1:8081",
+			ShutdownTimeout: 20 * time.Second,
+			LogLevel:        "info",
+			LogFormat:       "text",
+		},
+		Limits:                    lim,
 		DataDir:                   "/var/lib/hearth-central",
 		RetentionDays:             int(hearth.DefaultRetention / (24 * time.Hour)),
 		PruneInterval:             time.Hour,
@@ -73,17 +70,6 @@ func DefaultConfig() Config {
 		BatchReadTimeout:          2 * time.Minute, // a large batch over a slow home uplink
 		StoreTimeout:              30 * time.Second,
 		RetryAfter:                15 * time.Second,
-		MaxFrameBytes:             config.ByteSize(lim.MaxFrameBytes),
-		MaxConns:                  10000,
-		MaxConnsPerIP:             256, // many phones and edges may share a NAT or a load balancer
-		RatePerSecond:             lim.RatePerSecond,
-		ReadTimeout:               30 * time.Second,
-		IdleTimeout:               lim.IdleTimeout,
-		PingInterval:              lim.PingInterval,
-		WriteTimeout:              lim.WriteTimeout,
-		ShutdownTimeout:           20 * time.Second,
-		LogLevel:                  "info",
-		LogFormat:                 "text",
 	}
 }
 
@@ -97,8 +83,8 @@ func (c *Config) BindDB(b *config.Binder) {
 // Bind ties every setting to its flag and variable.
 func (c *Config) Bind(b *config.Binder) {
 	c.BindDB(b)
-	b.String(&c.Listen, "listen", "address for edges and phones (batch API, device protocol, read API)")
-	b.String(&c.AdminListen, "admin-listen", "address for /metrics, /healthz, /readyz")
+	c.Service.Bind(b, "address for edges and phones (batch API, device protocol, read API)")
+	c.Limits.Bind(b)
 	b.String(&c.AdminToken, "admin-token", `operator token for the read API ("" = home tokens only)`)
 	b.Int(&c.RetentionDays, "retention-days", "refuse and prune data older than this many days")
 	b.Duration(&c.PruneInterval, "prune-interval", "how often old data is pruned")
@@ -110,17 +96,6 @@ func (c *Config) Bind(b *config.Binder) {
 	b.Duration(&c.StoreTimeout, "store-timeout", "a database call taking longer answers 503")
 	b.Duration(&c.RetryAfter, "retry-after", "Retry-After advised when the database is unavailable")
 	b.Int(&c.MaxDBConns, "max-db-conns", "database connections (0 = max(4, CPUs))")
-	b.Bytes(&c.MaxFrameBytes, "max-frame-bytes", "largest WebSocket frame or device HTTP body")
-	b.Int(&c.MaxConns, "max-conns", "most open WebSockets")
-	b.Int(&c.MaxConnsPerIP, "max-conns-per-ip", "most open connections from one address")
-	b.Float(&c.RatePerSecond, "rate-per-second", "data messages per WebSocket per second")
-	b.Duration(&c.ReadTimeout, "read-timeout", "time to read a request or WebSocket handshake")
-	b.Duration(&c.IdleTimeout, "idle-timeout", "close a connection silent this long")
-	b.Duration(&c.PingInterval, "ping-interval", "how often the server pings a WebSocket")
-	b.Duration(&c.WriteTimeout, "write-timeout", "close a connection that does not take a reply in this time")
-	b.Duration(&c.ShutdownTimeout, "shutdown-timeout", "longest graceful shutdown")
-	b.String(&c.LogLevel, "log-level", "debug, info, warn or error")
-	b.String(&c.LogFormat, "log-format", "text or json")
 }
 
 // DSN returns the database URL: DB, or the SQLite file in DataDir.
@@ -159,7 +134,7 @@ func (c *Config) ValidateDB() error {
 
 // Validate reports every setting that cannot work.
 func (c *Config) Validate() error {
-	var errs []error
+	errs := append(c.Service.Validate(), c.Limits.Validate()...)
 	check := func(ok bool, format string, args ...any) {
 		if !ok {
 			errs = append(errs, fmt.Errorf(format, args...))
@@ -168,10 +143,6 @@ func (c *Config) Validate() error {
 	if err := c.ValidateDB(); err != nil {
 		errs = append(errs, err)
 	}
-	for name, addr := range map[string]string{"listen": c.Listen, "admin_listen": c.AdminListen} {
-		_, _, err := net.SplitHostPort(addr)
-		check(err == nil, "%s: %q is not host:port", name, addr)
-	}
 	check(c.AdminToken == "" || len(c.AdminToken) >= 16, "admin_token: must be at least 16 characters (or empty)")
 	check(c.RetentionDays > 0, "retention_days: must be positive")
 	check(c.ClockTolerance >= 0, "clock_tolerance: must not be negative")
@@ -179,18 +150,10 @@ func (c *Config) Validate() error {
 	check(c.MaxBatchDecompressedBytes >= c.MaxBatchBytes, "max_batch_decompressed_bytes (%d) must be at least max_batch_bytes (%d)", c.MaxBatchDecompressedBytes, c.MaxBatchBytes)
 	check(c.MaxBatchMessages > 0, "max_batch_messages: must be positive")
 	check(c.MaxDBConns >= 0, "max_db_conns: must not be negative")
-	check(c.MaxFrameBytes >= 1024 && c.MaxFrameBytes <= 16<<20, "max_frame_bytes: %d is outside 1KiB-16MiB", c.MaxFrameBytes)
-	check(c.MaxConns > 0, "max_conns: must be positive")
-	check(c.MaxConnsPerIP > 0, "max_conns_per_ip: must be positive")
-	check(c.RatePerSecond > 0, "rate_per_second: must be positive")
-	for name, d := range map[string]time.Duration{"prune_interval": c.PruneInterval, "store_timeout": c.StoreTimeout, "batch_read_timeout": c.BatchReadTimeout,
-		"retry_after": c.RetryAfter, "read_timeout": c.ReadTimeout, "idle_timeout": c.IdleTimeout,
-		"ping_interval": c.PingInterval, "write_timeout": c.WriteTimeout, "shutdown_timeout": c.ShutdownTimeout} {
+	for name, d := range map[string]time.Duration{"prune_interval": c.PruneInterval, "store_timeout": c.StoreTimeout,
+		"batch_read_timeout": c.BatchReadTimeout, "retry_after": c.RetryAfter} {
 		check(d > 0, "%s: must be positive", name)
 	}
-	check(c.PingInterval < c.IdleTimeout, "ping_interval (%s) must be shorter than idle_timeout (%s)", c.PingInterval, c.IdleTimeout)
-	check(c.LogLevel == "debug" || c.LogLevel == "info" || c.LogLevel == "warn" || c.LogLevel == "error", "log_level: %q is not debug, info, warn or error", c.LogLevel)
-	check(c.LogFormat == "text" || c.LogFormat == "json", "log_format: %q is not text or json", c.LogFormat)
 	return errors.Join(errs...)
 }
 

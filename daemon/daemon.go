@@ -86,15 +86,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 }
 
 func (d *Daemon) ingestConfig() ingest.Config {
-	c := ingest.DefaultConfig()
-	c.MaxFrameBytes = int(d.cfg.MaxFrameBytes)
-	c.MaxConns = d.cfg.MaxConns
-	c.MaxConnsPerIP = d.cfg.MaxConnsPerIP
-	c.RatePerSecond = d.cfg.RatePerSecond
-	c.RateBurst = int(2*d.cfg.RatePerSecond) + 1
-	c.IdleTimeout = d.cfg.IdleTimeout
-	c.PingInterval = d.cfg.PingInterval
-	c.WriteTimeout = d.cfg.WriteTimeout
+	c := d.cfg.Limits.Config()
 	c.Window = d.window
 	c.ConnectionLabel = "hearth at home"
 	return c

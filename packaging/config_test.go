@@ -35,10 +35,18 @@ func uncomment(t *testing.T, file string) string {
 
 // yamlKeys returns the yaml keys of a config struct.
 func yamlKeys(v any) []string {
+	return structKeys(reflect.TypeOf(v))
+}
+
+// structKeys lists the yaml keys of rt, descending into inline structs.
+func structKeys(rt reflect.Type) []string {
 	var keys []string
-	rt := reflect.TypeOf(v)
 	for i := range rt.NumField() {
-		if k, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+		k, opts, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
+		switch {
+		case opts == "inline":
+			keys = append(keys, structKeys(rt.Field(i).Type)...)
+		case k != "" && k != "-":
 			keys = append(keys, k)
 		}
 	}
