@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,4 +155,72 @@ func TestServer_Shutdown(t *testing.T) {
 	if srv.Connections() != 0 {
 		t.Fatalf("%d connections after shutdown", srv.Connections())
 	}
+}
+
+// Ensure that every refusal carries its reason label in
+// hearth_ingest_refusals_total, with a clear message to the phone.
+func TestServer_RefusalMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := ingest.New(openOutbox(t), ingest.NewStaticRoster([]string{"kid"}),
+		ingest.Config{Window: window, RatePerSecond: 1, RateBurst: 2}, reg, slog.New(slog.DiscardHandler))
+	hs := &fasthttp.Server{Handler: srv.Handler(), MaxRequestBodySize: ingest.BodyReadLimit(64 << 10)}
+	srv.ConfigureServer(hs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	defer hs.Shutdown()
+	tg := ingesttest.Target{URL: "http://" + ln.Addr().String()}
+
+	c := ingesttest.MustDial(t, tg, "/ws/ingest/kid/")
+	c.Expect("connection_established")
+	for i := 0; i < 2; i++ {
+		c.Send(ingesttest.Frame("location", ingesttest.LocationData(i)))
+		c.ExpectAck("location")
+	}
+	c.Send(ingesttest.Frame("location", ingesttest.LocationData(3)))
+	c.ExpectError("rate limit exceeded")
+	expectRefusals(t, reg, "rate_limited", "ws", 1)
+
+	if _, resp, err := ingesttest.Dial(t, tg, "/ws/ingest/"+strings.Repeat("x", 200)+"/"); err == nil || resp.StatusCode != 403 {
+		t.Fatalf("overlong child hash: %v %v", err, resp)
+	}
+	expectRefusals(t, reg, "bad_child_hash", "ws", 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, resp, err := ingesttest.Dial(t, tg, "/ws/ingest/kid/"); err == nil || resp.StatusCode != 503 {
+		t.Fatalf("connection during shutdown: %v %v", err, resp)
+	}
+	expectRefusals(t, reg, "shutting_down", "ws", 1)
+}
+
+func expectRefusals(t *testing.T, g prometheus.Gatherer, reason, transport string, want float64) {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "hearth_ingest_refusals_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["reason"] == reason && labels["transport"] == transport {
+				if got := m.GetCounter().GetValue(); got != want {
+					t.Fatalf("refusals{%s,%s} = %v, want %v", reason, transport, got, want)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("no refusals{reason=%q,transport=%q}", reason, transport)
 }
