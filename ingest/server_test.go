@@ -224,3 +224,39 @@ func expectRefusals(t *testing.T, g prometheus.Gatherer, reason, transport strin
 	}
 	t.Fatalf("no refusals{reason=%q,transport=%q}", reason, transport)
 }
+
+// Ensure that a child connecting again soon after a disconnect counts as a
+// reconnection (the seed's "reconnection rate").
+func TestServer_Reconnections(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := ingest.New(openOutbox(t), ingest.StaticRoster{}, ingest.Config{Window: window}, reg, slog.New(slog.DiscardHandler))
+	hs := &fasthttp.Server{Handler: srv.Handler()}
+	srv.ConfigureServer(hs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	defer hs.Shutdown()
+	tg := ingesttest.Target{URL: "http://" + ln.Addr().String()}
+	for i := 0; i < 3; i++ {
+		c := ingesttest.MustDial(t, tg, "/ws/ingest/kid/")
+		c.Expect("connection_established")
+		c.Close()
+		// The server must have seen the close before the next dial counts.
+		deadline := time.Now().Add(5 * time.Second)
+		for srv.Connections() != 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "hearth_ingest_reconnections_total" {
+			if got := mf.GetMetric()[0].GetCounter().GetValue(); got != 2 {
+				t.Fatalf("reconnections = %v, want 2", got)
+			}
+			return
+		}
+	}
+	t.Fatal("no hearth_ingest_reconnections_total")
+}
