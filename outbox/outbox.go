@@ -100,6 +100,10 @@ type Outbox struct {
 	state   state
 	commits uint64
 	metaBuf []byte // values of the meta bucket; bbolt keeps them until commit
+	// What the last commit held and took, for linger.
+	lastBatch   int
+	lastCommit  time.Duration
+	lingerTimer *time.Timer
 
 	statsMu sync.Mutex
 	stats   Stats
