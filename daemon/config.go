@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/guardianai/hearth/config"
@@ -25,6 +26,11 @@ type Config struct {
 	RetentionDays     int             `yaml:"retention_days"`
 }
 
+// defaultOutboxMaxBytes is 1 GiB, or 256 MiB on 32-bit routers: bbolt maps
+// the whole file, and a 32-bit process cannot map much more than 1 GiB
+// (less on mips) next to everything else.
+const defaultOutboxMaxBytes = 256 << 20 << (2 * (strconv.IntSize / 64)) // 1 GiB on 64-bit, 256 MiB on 32-bit
+
 // DefaultConfig returns the settings of a fresh install.
 func DefaultConfig() Config {
 	return Config{
@@ -37,7 +43,7 @@ func DefaultConfig() Config {
 		},
 		Limits:            ingest.DefaultLimits(),
 		DataDir:           "/var/lib/hearth",
-		OutboxMaxBytes:    1 << 30,
+		OutboxMaxBytes:    defaultOutboxMaxBytes,
 		OutboxMaxMessages: 5_000_000,
 		RetentionDays:     365,
 	}
