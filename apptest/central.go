@@ -186,18 +186,6 @@ func (c *Central) Do(t *testing.T, method, path, token string, body []byte, hdr 
 	return CentralReply{Code: resp.StatusCode, Body: b, Header: resp.Header}
 }
 
-// centralGet fetches url and returns the status and body.
-func centralGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 // cleanEnv is the environment without HEARTH_* settings, so that a
 // developer's shell does not change what the tests run.
 func cleanEnv() []string {

@@ -224,7 +224,7 @@ func TestCentral_Batches(t *testing.T) {
 	}
 	checkStats("refused batches")
 
-	_, metrics := centralGet(t, c.Admin+"/metrics")
+	_, metrics := get(t, c.Admin+"/metrics")
 	for _, m := range []string{
 		`hearth_central_batches_total{result="ok"} 3`,
 		`hearth_central_batches_total{result="unauthorized"} 3`,
@@ -300,7 +300,7 @@ func TestCentral_ClockOffset(t *testing.T) {
 	if out, _, _ := RunCentral(t, db, "home list"); !strings.Contains(out, fmt.Sprintf("%+.3fs", homes[0].ClockOffsetSeconds)) {
 		t.Fatalf("home list does not show the offset %.3fs:\n%s", homes[0].ClockOffsetSeconds, out)
 	}
-	_, metrics := centralGet(t, c.Admin+"/metrics")
+	_, metrics := get(t, c.Admin+"/metrics")
 	var gauge float64
 	line := grepLines(metrics, `hearth_central_edge_clock_offset_seconds{home="`+home+`"}`)
 	if _, err := fmt.Sscanf(strings.TrimPrefix(line, `hearth_central_edge_clock_offset_seconds{home="`+home+`"}`), "%g", &gauge); err != nil || gauge < 3590 || gauge > 3610 {
@@ -393,7 +393,7 @@ func TestCentral_StoreDown_Postgres(t *testing.T) {
 	if res := c.mustApply(t, tok, batchBody(now, locMsg(1, kid, now.Add(-time.Minute), 1, now))); res.statuses() != "1:ok" {
 		t.Fatalf("results %+v", res.Results)
 	}
-	if code, body := centralGet(t, c.Admin+"/readyz"); code != 200 {
+	if code, body := get(t, c.Admin+"/readyz"); code != 200 {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
 
@@ -403,7 +403,7 @@ func TestCentral_StoreDown_Postgres(t *testing.T) {
 	if r.Code != 503 || r.Header.Get("Retry-After") != "7" || !strings.Contains(string(r.Body), "retry later") {
 		t.Fatalf("batch with the database down: %d %q %s", r.Code, r.Header.Get("Retry-After"), r.Body)
 	}
-	if code, _ := centralGet(t, c.Admin+"/readyz"); code != 503 {
+	if code, _ := get(t, c.Admin+"/readyz"); code != 503 {
 		t.Fatalf("readyz with the database down: %d", code)
 	}
 	phone := fmt.Sprintf(`{"child_hash":%q,"location_info":{"timestamp":%q,"latitude":3,"longitude":3}}`, kid, now.Format(time.RFC3339))
@@ -421,7 +421,7 @@ func TestCentral_StoreDown_Postgres(t *testing.T) {
 	if st := CentralStats(t, dsn); st["locations"] != 2 {
 		t.Fatalf("stats after recovery: %v", st)
 	}
-	_, metrics := centralGet(t, c.Admin+"/metrics")
+	_, metrics := get(t, c.Admin+"/metrics")
 	if !strings.Contains(metrics, `hearth_central_batches_total{result="unavailable"}`) {
 		t.Fatal("metrics lack the unavailable batches")
 	}

@@ -135,6 +135,7 @@ func getStatus(t *testing.T, d *Hearthd) map[string]any {
 	return st
 }
 
+// get fetches url and returns the status and body.
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
