@@ -25,7 +25,13 @@ import (
 // detector, unlike the process tests in apptest).
 func serve(t *testing.T, sink ingest.Sink, roster ingest.Roster, cfg ingest.Config) (*ingest.Server, string) {
 	t.Helper()
-	srv := ingest.New(sink, roster, cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	return serveWith(t, sink, roster, cfg, prometheus.NewRegistry())
+}
+
+// serveWith is serve registering the server's metrics on reg.
+func serveWith(t *testing.T, sink ingest.Sink, roster ingest.Roster, cfg ingest.Config, reg prometheus.Registerer) (*ingest.Server, string) {
+	t.Helper()
+	srv := ingest.New(sink, roster, cfg, reg, slog.New(slog.DiscardHandler))
 	hs := &fasthttp.Server{Handler: srv.Handler(), MaxRequestBodySize: ingest.BodyReadLimit(64 << 10)}
 	srv.ConfigureServer(hs)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -161,17 +167,9 @@ func TestServer_Shutdown(t *testing.T) {
 // hearth_ingest_refusals_total, with a clear message to the phone.
 func TestServer_RefusalMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	srv := ingest.New(openOutbox(t), ingest.NewStaticRoster([]string{"kid"}),
-		ingest.Config{Window: window, RatePerSecond: 1, RateBurst: 2}, reg, slog.New(slog.DiscardHandler))
-	hs := &fasthttp.Server{Handler: srv.Handler(), MaxRequestBodySize: ingest.BodyReadLimit(64 << 10)}
-	srv.ConfigureServer(hs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go hs.Serve(ln)
-	defer hs.Shutdown()
-	tg := ingesttest.Target{URL: "http://" + ln.Addr().String()}
+	srv, url := serveWith(t, openOutbox(t), ingest.NewStaticRoster([]string{"kid"}),
+		ingest.Config{Window: window, RatePerSecond: 1, RateBurst: 2}, reg)
+	tg := ingesttest.Target{URL: url}
 
 	c := ingesttest.MustDial(t, tg, "/ws/ingest/kid/")
 	c.Expect("connection_established")
@@ -229,16 +227,8 @@ func expectRefusals(t *testing.T, g prometheus.Gatherer, reason, transport strin
 // reconnection (the seed's "reconnection rate").
 func TestServer_Reconnections(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	srv := ingest.New(openOutbox(t), ingest.StaticRoster{}, ingest.Config{Window: window}, reg, slog.New(slog.DiscardHandler))
-	hs := &fasthttp.Server{Handler: srv.Handler()}
-	srv.ConfigureServer(hs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go hs.Serve(ln)
-	defer hs.Shutdown()
-	tg := ingesttest.Target{URL: "http://" + ln.Addr().String()}
+	srv, url := serveWith(t, openOutbox(t), ingest.StaticRoster{}, ingest.Config{Window: window}, reg)
+	tg := ingesttest.Target{URL: url}
 	for i := 0; i < 3; i++ {
 		c := ingesttest.MustDial(t, tg, "/ws/ingest/kid/")
 		c.Expect("connection_established")
