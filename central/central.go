@@ -36,6 +36,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	store   store.Store
+	sink    *Sink
 	reg     *prometheus.Registry
 	metrics *metrics
 	ingest  *ingest.Server
@@ -81,10 +82,20 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	s.metrics = newMetrics(s.reg)
-	s.ingest = ingest.New(Sink{st}, Roster{st}, s.ingestConfig(), s.reg, log)
+	s.sink = NewSink(st, sinkWorkers(cfg), cfg.StoreTimeout)
+	s.ingest = ingest.New(s.sink, Roster{st}, s.ingestConfig(), s.reg, log)
 	s.public = s.publicServer()
 	s.admin = s.adminServer()
 	return s, nil
+}
+
+// sinkWorkers is how many phone transactions run at once: SQLite has one
+// writer; PostgreSQL takes several.
+func sinkWorkers(cfg Config) int {
+	if strings.HasPrefix(cfg.DSN(), "sqlite:") {
+		return 1
+	}
+	return max(2, cfg.MaxDBConns/2)
 }
 
 func (s *Server) ingestConfig() ingest.Config {
@@ -196,6 +207,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopBg != nil {
 		steps.Run("retention job", func() error { s.stopBg(); <-s.bgDone; return nil })
 	}
+	steps.Run("phone sink", func() error { s.sink.Close(); return nil })
 	steps.Run("store", s.store.Close)
 	steps.Run("admin listener", func() error { return s.admin.ShutdownWithContext(ctx) })
 	return steps.Err()

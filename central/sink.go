@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/central/store"
@@ -12,25 +14,130 @@ import (
 
 // Sink is the device protocol's sink on central: phones' messages go
 // straight into the store, without a home (the roster has already tied the
-// connection to a known child).
-type Sink struct{ DB store.Store }
+// connection to a known child). Messages of all sessions that wait at the
+// same time share one store transaction (group commit): a transaction per
+// message would cap central at a few thousand messages per second on
+// SQLite's single writer.
+type Sink struct {
+	db      store.Store
+	timeout time.Duration
 
-var _ ingest.Sink = Sink{}
+	mu     sync.RWMutex // orders sends on reqs against Close
+	closed bool
+	reqs   chan *sinkRequest
+	wg     sync.WaitGroup
+}
+
+// sinkRequest is one Store call waiting for its group's transaction.
+type sinkRequest struct {
+	msgs []hearth.Message
+	done func(error)
+}
+
+// maxGroupMessages bounds one group's transaction.
+const maxGroupMessages = 2000
+
+var _ ingest.AsyncSink = (*Sink)(nil)
+
+// NewSink starts a Sink over db with workers concurrent transactions (1
+// suits SQLite's single writer; PostgreSQL takes several), each bounded by
+// timeout. Close stops it.
+func NewSink(db store.Store, workers int, timeout time.Duration) *Sink {
+	s := &Sink{db: db, timeout: timeout, reqs: make(chan *sinkRequest, 1024)}
+	for range max(1, workers) {
+		s.wg.Add(1)
+		go s.run()
+	}
+	return s
+}
 
 // Store implements ingest.Sink. The ingest package sends a message's ack
 // or refusal from the error: a rejected message becomes an error it
 // understands (SinkError). The messages of one call that were stored stay
 // stored even when another is refused; a resend of them changes nothing.
-func (s Sink) Store(ctx context.Context, msgs []hearth.Message) error {
-	results, err := s.DB.Apply(ctx, "", msgs)
-	if err != nil {
-		if errors.Is(err, hearth.ErrUnavailable) {
-			return err
-		}
-		// Anything else the store cannot do now is, for a phone, "retry later".
-		return fmt.Errorf("%w: %w", hearth.ErrUnavailable, err)
+func (s *Sink) Store(ctx context.Context, msgs []hearth.Message) error {
+	res := make(chan error, 1)
+	s.StoreAsync(msgs, func(err error) { res <- err })
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", hearth.ErrUnavailable, ctx.Err())
 	}
-	return SinkError(results)
+}
+
+// StoreAsync implements ingest.AsyncSink; done runs on a worker goroutine.
+func (s *Sink) StoreAsync(msgs []hearth.Message, done func(error)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		done(fmt.Errorf("%w: central is shutting down", hearth.ErrUnavailable))
+		return
+	}
+	s.reqs <- &sinkRequest{msgs: msgs, done: done}
+}
+
+// Close applies what is queued and stops the workers; later calls are
+// refused as unavailable.
+func (s *Sink) Close() {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.reqs)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Sink) run() {
+	defer s.wg.Done()
+	var group []*sinkRequest
+	for r := range s.reqs {
+		group = s.gather(append(group[:0], r))
+		s.apply(group)
+		clear(group)
+	}
+}
+
+// gather adds to group what is already queued, without waiting.
+func (s *Sink) gather(group []*sinkRequest) []*sinkRequest {
+	n := len(group[0].msgs)
+	for n < maxGroupMessages {
+		select {
+		case r, ok := <-s.reqs:
+			if !ok {
+				return group
+			}
+			group = append(group, r)
+			n += len(r.msgs)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// apply stores a group in one transaction and answers each request.
+func (s *Sink) apply(group []*sinkRequest) {
+	var all []hearth.Message
+	for _, r := range group {
+		all = append(all, r.msgs...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	results, err := s.db.Apply(ctx, "", all)
+	cancel()
+	if err != nil && !errors.Is(err, hearth.ErrUnavailable) {
+		// Anything else the store cannot do now is, for a phone, "retry later".
+		err = fmt.Errorf("%w: %w", hearth.ErrUnavailable, err)
+	}
+	for _, r := range group {
+		if err != nil {
+			r.done(err)
+			continue
+		}
+		r.done(SinkError(results[:len(r.msgs)]))
+		results = results[len(r.msgs):]
+	}
 }
 
 // SinkError maps the first rejected Result to the error the ingest package

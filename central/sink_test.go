@@ -5,6 +5,8 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,7 +132,8 @@ func TestSink_Store(t *testing.T) {
 		return hearth.Message{ChildHash: child, Kind: hearth.KindLocation, ReceivedAt: now, Via: hearth.ViaWS,
 			Data: []byte(`{"timestamp":"` + now.Format(time.RFC3339Nano) + `","latitude":1,"longitude":2}`)}
 	}
-	sink, roster := Sink{st}, Roster{st}
+	sink, roster := NewSink(st, 1, 5*time.Second), Roster{st}
+	defer sink.Close()
 	if err := sink.Store(ctx, []hearth.Message{msg(kid)}); err != nil {
 		t.Fatalf("store: %v", err)
 	}
@@ -146,5 +149,70 @@ func TestSink_Store(t *testing.T) {
 	st.Close()
 	if err := sink.Store(ctx, []hearth.Message{msg(kid)}); !errors.Is(err, hearth.ErrUnavailable) {
 		t.Fatalf("closed store: %v, want hearth.ErrUnavailable", err)
+	}
+}
+
+// countingStore is the real store, counting Apply calls.
+type countingStore struct {
+	store.Store
+	applies atomic.Int64
+}
+
+func (c *countingStore) Apply(ctx context.Context, home string, msgs []hearth.Message) ([]store.Result, error) {
+	c.applies.Add(1)
+	return c.Store.Apply(ctx, home, msgs)
+}
+
+// Ensure that messages of many phones waiting together share transactions,
+// and that a refusal reaches only the phone whose message it is.
+func TestSink_GroupCommit(t *testing.T) {
+	ctx := context.Background()
+	st := &countingStore{Store: openTestStore(t)}
+	home, _, err := st.AddHome(ctx, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, err := st.AddChild(ctx, home, "kid-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := NewSink(st, 1, 5*time.Second)
+	defer sink.Close()
+	const phones = 200
+	errs := make([]error, phones)
+	var wg sync.WaitGroup
+	for i := range phones {
+		child := kid
+		if i == 7 {
+			child = "nobody"
+		}
+		ts := time.Now().UTC().Add(-time.Duration(i) * time.Second)
+		m := hearth.Message{ChildHash: child, Kind: hearth.KindLocation, ReceivedAt: time.Now().UTC(), Via: hearth.ViaWS,
+			Data: []byte(`{"timestamp":"` + ts.Format(time.RFC3339Nano) + `","latitude":1,"longitude":2}`)}
+		wg.Add(1)
+		sink.StoreAsync([]hearth.Message{m}, func(err error) { errs[i] = err; wg.Done() })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i == 7) != (err != nil) {
+			t.Fatalf("phone %d: %v", i, err)
+		}
+	}
+	if !errors.Is(errs[7], hearth.ErrUnknownChild) {
+		t.Fatalf("unknown child: %v", errs[7])
+	}
+	if n := st.applies.Load(); n >= phones {
+		t.Fatalf("%d transactions for %d phones: no grouping", n, phones)
+	}
+	stats, err := st.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats["locations"] != phones-1 {
+		t.Fatalf("%d locations stored, want %d", stats["locations"], phones-1)
+	}
+	sink.Close()
+	if err := sink.Store(ctx, nil); !errors.Is(err, hearth.ErrUnavailable) {
+		t.Fatalf("after Close: %v", err)
 	}
 }
