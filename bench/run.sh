@@ -15,6 +15,7 @@ go test -run '^$' -bench . -benchtime "${BENCH_GOTIME:-2s}" ./outbox/ ./central/
 go build -o "$OUT/hearthd" ./cmd/hearthd
 go build -tags nostore -o "$OUT/hearthd-nostore" ./cmd/hearthd
 go build -o "$OUT/hearth-load" ./cmd/hearth-load
+go build -o "$OUT/hearth-central" ./cmd/hearth-central
 
 port=18600
 # start BIN: runs a daemon with limits opened for load, sets PID and URL.
@@ -73,3 +74,28 @@ wait $LPID || true
 stop
 echo "idle RSS: $((idle / 1024)) MiB ($idle KiB)"
 echo "RSS with $conns idle WebSockets: $((busy / 1024)) MiB; per WebSocket: $(( (busy - idle) * 1024 / (conns > 0 ? conns : 1) )) bytes"
+
+# central DB: phones away from home, straight to hearth-central on DB.
+central() {
+  local db=$1 hc="$OUT/hearth-central" kids="" home
+  "$hc" migrate --config "" --db "$db" >/dev/null
+  home=$("$hc" home add --config "" --db "$db" --json bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["home_id"])')
+  for i in $(seq 50); do
+    kids="$kids,$("$hc" child add --config "" --db "$db" --json --home "$home" | python3 -c 'import json,sys; print(json.load(sys.stdin)["child_hash"])')"
+  done
+  port=$((port + 2))
+  "$hc" serve --config "" --db "$db" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
+    --max-conns-per-ip 5000 --rate-per-second 1000000 --log-level warn 2>"$OUT/central.log" &
+  PID=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((port + 1))/readyz" >/dev/null && break; sleep 0.05; done
+  for phones in 1 10 50; do
+    "$OUT/hearth-load" --url "http://127.0.0.1:$port" --phones "$phones" --children "${kids#,}" --duration "$DUR" --mix mixed --json |
+      python3 -c 'import json,sys; d=json.load(sys.stdin); print("%-10s %-7s %12.0f %9.3f %9.3f" % (sys.argv[1], sys.argv[2], d["msgs_per_sec"], d["p50_ms"], d["p99_ms"]))' "${db%%:*}" "$phones"
+  done
+  stop
+}
+
+printf '\n== central, phones away from home (%s per run, mixed messages)\n' "$DUR"
+printf '%-10s %-7s %12s %9s %9s\n' store phones "acked/s" "p50 ms" "p99 ms"
+central "sqlite://$OUT/central.db"
+if [ -n "${HEARTH_BENCH_PG:-}" ]; then central "$HEARTH_BENCH_PG"; else echo "(set HEARTH_BENCH_PG=postgres://… to add PostgreSQL)"; fi
