@@ -20,6 +20,9 @@ type Status struct {
 	ClockTrusted           bool    `json:"clock_trusted"`
 	UptimeSeconds          float64 `json:"uptime_seconds"`
 	Ready                  bool    `json:"ready"`
+	ForwardState           string  `json:"forward_state"` // off, idle, sending, backoff or unauthorized
+	ForwardedTotal         int64   `json:"forwarded_total"`
+	LastForwardError       string  `json:"last_forward_error"`
 }
 
 // Status reports the daemon's state.
@@ -35,6 +38,7 @@ func (d *Daemon) Status() Status {
 		UptimeSeconds:   time.Since(d.started).Seconds(),
 		Ready:           d.ready.Load(),
 	}
+	d.forwardStatus(&s)
 	if !st.OldestReceivedAt.IsZero() {
 		s.OutboxOldestAgeSeconds = max(0, time.Since(st.OldestReceivedAt).Seconds())
 	}

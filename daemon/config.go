@@ -24,6 +24,16 @@ type Config struct {
 	OutboxMaxBytes    config.ByteSize `yaml:"outbox_max_bytes"`
 	OutboxMaxMessages int64           `yaml:"outbox_max_messages"`
 	RetentionDays     int             `yaml:"retention_days"`
+
+	// Forwarding to central (off while CentralURL is empty).
+	CentralURL           string          `yaml:"central_url"`
+	CentralToken         string          `yaml:"central_token"`
+	EdgeID               string          `yaml:"edge_id"`
+	ForwardBatchMessages int             `yaml:"forward_batch_messages"`
+	ForwardBatchBytes    config.ByteSize `yaml:"forward_batch_bytes"`
+	ForwardMaxBackoff    time.Duration   `yaml:"forward_max_backoff"`
+	ForwardTimeout       time.Duration   `yaml:"forward_timeout"`
+	ForwardReplayJitter  time.Duration   `yaml:"forward_replay_jitter"`
 }
 
 // defaultOutboxMaxBytes is 1 GiB, or 256 MiB on 32-bit routers: bbolt maps
@@ -46,6 +56,12 @@ func DefaultConfig() Config {
 		OutboxMaxBytes:    defaultOutboxMaxBytes,
 		OutboxMaxMessages: 5_000_000,
 		RetentionDays:     365,
+
+		ForwardBatchMessages: 500,
+		ForwardBatchBytes:    1 << 20,
+		ForwardMaxBackoff:    5 * time.Minute,
+		ForwardTimeout:       30 * time.Second,
+		ForwardReplayJitter:  10 * time.Second,
 	}
 }
 
@@ -58,6 +74,14 @@ func (c *Config) Bind(b *config.Binder) {
 	b.Bytes(&c.OutboxMaxBytes, "outbox-max-bytes", "outbox quota in bytes; new data is refused beyond it")
 	b.Int64(&c.OutboxMaxMessages, "outbox-max-messages", "outbox quota in messages")
 	b.Int(&c.RetentionDays, "retention-days", "refuse data older than this many days (when the clock is trusted)")
+	b.String(&c.CentralURL, "central-url", "hearth-central's base URL (e.g. http://central:8080); empty: only store, do not forward")
+	b.String(&c.CentralToken, "central-token", "the home's bearer token for central")
+	b.String(&c.EdgeID, "edge-id", "this edge's name in batches; empty: the host name")
+	b.Int(&c.ForwardBatchMessages, "forward-batch-messages", "most messages per batch sent to central")
+	b.Bytes(&c.ForwardBatchBytes, "forward-batch-bytes", "most bytes per batch before gzip")
+	b.Duration(&c.ForwardMaxBackoff, "forward-max-backoff", "longest wait between retries (and the retry interval while central refuses the token)")
+	b.Duration(&c.ForwardTimeout, "forward-timeout", "time limit of one request to central")
+	b.Duration(&c.ForwardReplayJitter, "forward-replay-jitter", "a backlog found at start is replayed after a random delay up to this")
 }
 
 // Validate reports every setting that cannot work.
@@ -72,11 +96,12 @@ func (c *Config) Validate() error {
 	if c.RetentionDays <= 0 {
 		errs = append(errs, errors.New("retention_days: must be positive"))
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, c.validateForward()...)...)
 }
 
 // Write prints the effective configuration's main keys.
 func (c *Config) Write(w io.Writer) {
 	fmt.Fprintf(w, "listen: %s\nadmin_listen: %s\ndata_dir: %s\nchildren: %d\noutbox_max_bytes: %d\noutbox_max_messages: %d\n",
 		c.Listen, c.AdminListen, c.DataDir, len(c.Children), c.OutboxMaxBytes, c.OutboxMaxMessages)
+	fmt.Fprintf(w, "central_url: %s\ncentral_token: %s\nedge_id: %s\n", c.CentralURL, redact(c.CentralToken), c.edgeID())
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/forwarder"
 	"github.com/guardianai/hearth/ingest"
 	"github.com/guardianai/hearth/internal/admin"
 	"github.com/guardianai/hearth/internal/svc"
@@ -53,6 +54,9 @@ type Daemon struct {
 	served  chan error
 	stopBg  context.CancelFunc
 	bgDone  chan struct{}
+	fwd     *forwarder.Forwarder // nil when forwarding is off
+	stopFwd context.CancelFunc
+	fwdDone chan struct{}
 }
 
 // New opens the outbox and prepares the servers; Start listens.
@@ -79,7 +83,12 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		log.Warn("BENCHMARK BUILD: messages are acked WITHOUT being stored (built with -tags nostore)")
 		sink = discardSink{}
 	}
-	d.ingest = ingest.New(sink, ingest.NewStaticRoster(cfg.Children), d.ingestConfig(), d.reg, log)
+	roster, err := d.newForwarder()
+	if err != nil {
+		ob.Close()
+		return nil, err
+	}
+	d.ingest = ingest.New(sink, roster, d.ingestConfig(), d.reg, log)
 	d.public = d.publicServer()
 	d.admin = d.adminServer()
 	return d, nil
@@ -146,17 +155,21 @@ func (d *Daemon) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stopBg, d.bgDone = cancel, make(chan struct{})
 	go d.maintain(ctx)
+	d.startForwarder()
 	d.ready.Store(true)
 	d.log.Info("hearthd ready", "listen", d.pubLn.Addr().String(), "admin", d.adminLn.Addr().String(),
-		"outbox", d.outbox.Path(), "children", rosterSize(d.cfg.Children))
+		"outbox", d.outbox.Path(), "children", d.rosterSize())
 	return nil
 }
 
-func rosterSize(children []string) any {
-	if len(children) == 0 {
-		return "any"
+func (d *Daemon) rosterSize() any {
+	switch {
+	case len(d.cfg.Children) > 0:
+		return len(d.cfg.Children)
+	case d.fwd != nil:
+		return "central's roster"
 	}
-	return len(children)
+	return "any"
 }
 
 // Addr is the phones' listener address (after Start).
@@ -187,16 +200,27 @@ func (d *Daemon) maintain(ctx context.Context) {
 }
 
 // Shutdown stops in reverse order of start: phones first (in-flight frames
-// answered, WebSockets closed with 1001), then the outbox, then admin.
+// answered, WebSockets closed with 1001), then the forwarder (a request in
+// flight is abandoned; its batch is sent again later), then the outbox,
+// then admin.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.ready.Store(false)
 	steps := svc.NewSteps(d.log)
-	steps.Run("phone listener", func() error { return d.ingest.ShutdownWith(ctx, d.public) })
+	steps.Run("phone listener", func() error {
+		err := d.ingest.ShutdownWith(ctx, d.public)
+		svc.CloseListener(d.pubLn)
+		return err
+	})
+	steps.Run("forwarder", func() error { return d.stopForwarder(ctx) })
 	if d.stopBg != nil {
 		d.stopBg()
 		<-d.bgDone
 	}
 	steps.Run("outbox", d.outbox.Close)
-	steps.Run("admin listener", func() error { return d.admin.ShutdownWithContext(ctx) })
+	steps.Run("admin listener", func() error {
+		err := d.admin.ShutdownWithContext(ctx)
+		svc.CloseListener(d.adminLn)
+		return err
+	})
 	return steps.Err()
 }

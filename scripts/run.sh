@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make run: hearth-central on SQLite plus an edge hearthd, ready for phones.
+# make run: hearth-central on SQLite plus an edge hearthd forwarding to it, ready for phones.
 # State lives in $1 (default .run/); a home and a child are created on the
 # first run and reused after. Ctrl-C stops both.
 set -euo pipefail
@@ -22,7 +22,9 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' INT TERM EXIT
 bin/hearth-central serve --config "" --db "$db" --listen :8080 --admin-listen 127.0.0.1:8081 &
 pids+=($!)
-bin/hearthd --config "" --data-dir "$dir/edge" --listen :8000 --admin-listen 127.0.0.1:8001 --children "$child" &
+# The edge forwards to central; its roster of children comes from central.
+bin/hearthd --config "" --data-dir "$dir/edge" --listen :8000 --admin-listen 127.0.0.1:8001 \
+  --central-url http://127.0.0.1:8080 --central-token "$(cat "$dir/home-token")" &
 pids+=($!)
 sleep 1
 cat <<MSG
@@ -30,6 +32,7 @@ cat <<MSG
 hearth is running (Ctrl-C stops it):
   edge (phones at home):   ws://<this host>:8000/ws/ingest/$child/   status http://127.0.0.1:8001/status
   central (phones away):   ws://<this host>:8080/ws/ingest/$child/   metrics http://127.0.0.1:8081/metrics
+  the edge forwards its outbox to central; see it arrive: bin/hearth-central stats --config "" --db $db
   the home's token is in $dir/home-token, the child's hash in $dir/child
   try: bin/hearth-load --url http://127.0.0.1:8000 --children $child --phones 5 --duration 5s
 

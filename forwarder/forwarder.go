@@ -1,0 +1,270 @@
+// Package forwarder sends the edge's outbox to central in gzip batches and
+// deletes a message only once central has answered for it (DESIGN.md §4).
+//
+// What happens on each answer is decided per status code (see send.go):
+// nothing acked is ever dropped silently; a message central refuses for good
+// goes to the outbox's dead letters with the reason.
+package forwarder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/guardianai/hearth/outbox"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Queue is the durable outbox the forwarder drains; *outbox.Outbox is one.
+type Queue interface {
+	// ReadOldest returns up to n pending records, oldest first.
+	ReadOldest(n int) ([]outbox.Record, error)
+	// Delete removes records central has stored.
+	Delete(seqs ...uint64) error
+	// DeadLetter moves a record central refused for good aside with reason.
+	DeadLetter(seq uint64, reason string) error
+	// Stats is cheap and tells whether anything is pending.
+	Stats() outbox.Stats
+}
+
+// State is what the forwarder is doing, as shown in the daemon's /status.
+type State string
+
+// States of a Forwarder.
+const (
+	StateOff          State = "off" // no central configured (the daemon's state; never a Forwarder's)
+	StateIdle         State = "idle"
+	StateSending      State = "sending"
+	StateBackoff      State = "backoff"
+	StateUnauthorized State = "unauthorized"
+)
+
+// Config configures a Forwarder. Zero durations and sizes take the defaults.
+type Config struct {
+	URL           string        // central's base URL, e.g. http://central:8080
+	Token         string        // the home's bearer token; never logged
+	EdgeID        string        // this edge's name in batches
+	BatchMessages int           // most messages per batch; default 500
+	BatchBytes    int64         // most JSON bytes per batch before gzip; default 1 MiB
+	MaxBackoff    time.Duration // longest wait between retries; default 5m
+	Timeout       time.Duration // per request; default 30s
+	// ReplayJitter bounds the random delay before the first send of a
+	// backlog found at start, so a fleet that restarts together after an
+	// outage does not replay at once; 0 means none.
+	ReplayJitter time.Duration
+	BaseBackoff  time.Duration // first retry's ceiling; default 1s
+	Poll         time.Duration // how often an empty queue is checked; default 200ms
+	RosterEvery  time.Duration // roster sync interval; default 5m
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.BatchMessages <= 0 {
+		c.BatchMessages = 500
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 1 << 20
+	}
+	def(&c.MaxBackoff, 5*time.Minute)
+	def(&c.Timeout, 30*time.Second)
+	def(&c.BaseBackoff, time.Second)
+	def(&c.Poll, 200*time.Millisecond)
+	def(&c.RosterEvery, 5*time.Minute)
+	c.BaseBackoff = min(c.BaseBackoff, c.MaxBackoff)
+	return c
+}
+
+// Validate reports a URL the forwarder cannot use.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("central_url: %q is not an http(s):// URL", c.URL)
+	}
+	if c.Token == "" {
+		return errors.New("central_token: must be set when central_url is (the home's token from `hearth-central home add`)")
+	}
+	return nil
+}
+
+// Forwarder drains a Queue to central. Run it once; Status is safe to call
+// from any goroutine.
+type Forwarder struct {
+	cfg     Config
+	queue   Queue
+	roster  *Roster
+	log     *slog.Logger
+	client  *http.Client
+	metrics *metrics
+	warn    rateLimited
+
+	mu        sync.Mutex
+	state     State
+	lastError string
+	forwarded atomic.Int64
+
+	// Owned by the send loop.
+	failures int // consecutive failed batches
+	msgCap   int // batch size learnt from 413s
+	okStreak int // batches accepted since msgCap last shrank
+}
+
+// New returns a Forwarder draining q to central; roster (may be nil) is
+// kept in step with central's roster of the home. Its metrics are
+// registered on reg.
+func New(cfg Config, q Queue, roster *Roster, reg prometheus.Registerer, log *slog.Logger) (*Forwarder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	f := &Forwarder{
+		cfg: cfg, queue: q, roster: roster, log: log.With("component", "forwarder"),
+		client:  &http.Client{Timeout: cfg.Timeout, Transport: newTransport()},
+		metrics: newMetrics(reg), state: StateIdle, msgCap: cfg.BatchMessages,
+	}
+	if roster != nil {
+		f.metrics.rosterChildren.Set(float64(roster.Size()))
+	}
+	return f, nil
+}
+
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 2
+	t.DisableCompression = true // replies are small; keep them plain
+	return t
+}
+
+// Status is the forwarder's part of the daemon's /status.
+type Status struct {
+	State          State
+	ForwardedTotal int64 // messages central has stored since start
+	LastError      string
+}
+
+// Status reports the current state.
+func (f *Forwarder) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return Status{State: f.state, ForwardedTotal: f.forwarded.Load(), LastError: f.lastError}
+}
+
+func (f *Forwarder) setState(s State) {
+	f.mu.Lock()
+	f.state = s
+	f.mu.Unlock()
+	f.metrics.setUnauthorized(s == StateUnauthorized)
+}
+
+func (f *Forwarder) setError(err error) {
+	f.mu.Lock()
+	f.lastError = err.Error()
+	f.mu.Unlock()
+}
+
+// Run sends batches and syncs the roster until ctx ends. An in-flight
+// request is abandoned then, which is safe: delivery is at-least-once and
+// central's upserts make a resend harmless. The caller must keep the Queue
+// open until Run has returned.
+func (f *Forwarder) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { f.syncRosterLoop(ctx) })
+	f.sendLoop(ctx)
+	wg.Wait()
+}
+
+// sendLoop is the forwarder's main loop: one batch at a time, oldest first.
+func (f *Forwarder) sendLoop(ctx context.Context) {
+	f.replayDelay(ctx)
+	for ctx.Err() == nil {
+		recs, err := f.queue.ReadOldest(f.msgCap)
+		if err != nil {
+			f.pause(ctx, f.fail(outcome{label: resultError, err: fmt.Errorf("read outbox: %w", err)}))
+			continue
+		}
+		if len(recs) == 0 {
+			f.setState(StateIdle)
+			f.waitForData(ctx)
+			continue
+		}
+		f.setState(StateSending)
+		o := f.sendBatch(ctx, recs)
+		if ctx.Err() != nil {
+			return // abandoned: the batch stays in the outbox
+		}
+		f.pause(ctx, f.settle(o))
+	}
+}
+
+// replayDelay waits a random part of ReplayJitter when a backlog is found
+// at start.
+func (f *Forwarder) replayDelay(ctx context.Context) {
+	depth := f.queue.Stats().Depth
+	if f.cfg.ReplayJitter <= 0 || depth == 0 {
+		return
+	}
+	d := rand.N(f.cfg.ReplayJitter)
+	f.log.Info("backlog found at start; waiting a random delay before replaying it", "messages", depth, "in", d.Round(time.Millisecond))
+	sleep(ctx, d)
+}
+
+// waitForData polls the queue's depth until something is pending.
+func (f *Forwarder) waitForData(ctx context.Context) {
+	t := time.NewTicker(f.cfg.Poll)
+	defer t.Stop()
+	for f.queue.Stats().Depth == 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pause waits d (0: not at all) in state backoff or unauthorized.
+func (f *Forwarder) pause(ctx context.Context, w wait) {
+	if w.d <= 0 {
+		return
+	}
+	f.setState(w.state)
+	f.metrics.backoff.Set(w.d.Seconds())
+	sleep(ctx, w.d)
+	f.metrics.backoff.Set(0)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// rateLimited lets a repeated log line through at most once per interval
+// and counts the ones it held back.
+type rateLimited struct {
+	last       atomic.Int64
+	suppressed atomic.Int64
+}
+
+// allow reports whether to log now and how many lines were held back since.
+func (r *rateLimited) allow(interval time.Duration) (bool, int64) {
+	now := time.Now().UnixNano()
+	last := r.last.Load()
+	if now-last >= int64(interval) && r.last.CompareAndSwap(last, now) {
+		return true, r.suppressed.Swap(0)
+	}
+	r.suppressed.Add(1)
+	return false, 0
+}

@@ -1,0 +1,251 @@
+package forwarder
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/guardianai/hearth/outbox"
+)
+
+// Paths of central's edge API.
+const (
+	pathBatches = "/v1/edge/batches"
+	pathRoster  = "/v1/edge/roster"
+)
+
+// maxReplyBytes bounds how much of an answer is read: a batch's results
+// take ~50 bytes per message.
+const maxReplyBytes = 16 << 20
+
+// maxRetryAfter bounds a Retry-After that central (or a proxy) sends.
+const maxRetryAfter = time.Hour
+
+// Labels of hearth_forward_batches_total.
+const (
+	resultOK           = "ok"           // central answered for every message; none refused
+	resultRejected     = "rejected"     // central answered for every message; some went to the dead letters
+	resultRetry        = "retry"        // 429, 5xx, network error or missing results: kept, retried with backoff
+	resultSplit        = "split"        // 413: sent again in halves
+	resultUnauthorized = "unauthorized" // 401/403: kept, retried every max backoff
+	resultError        = "error"        // 400 or another refusal of a batch we built: our bug; kept, retried with backoff
+)
+
+// outcome is what one batch came to.
+type outcome struct {
+	label      string
+	err        error
+	retryAfter time.Duration
+}
+
+// wait is the pause after an outcome, and the state meanwhile.
+type wait struct {
+	d     time.Duration
+	state State
+}
+
+// reply is central's answer to one request.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// sendBatch sends recs (or the oldest part of them that fits the byte
+// limit) and acts on the answer: it deletes, dead-letters or keeps.
+func (f *Forwarder) sendBatch(ctx context.Context, recs []outbox.Record) outcome {
+	raw, sent, bad := encodeBatch(f.cfg.EdgeID, time.Now(), recs, f.cfg.BatchBytes)
+	if err := f.deadLetter(bad); err != nil {
+		return outcome{label: resultError, err: err}
+	}
+	if len(sent) == 0 {
+		return outcome{label: resultRejected}
+	}
+	body, err := gzipBytes(raw)
+	if err != nil {
+		panic("BUG: gzip into memory: " + err.Error())
+	}
+	r, err := f.do(ctx, http.MethodPost, pathBatches, body)
+	if err != nil {
+		return outcome{label: resultRetry, err: fmt.Errorf("send batch of %d: %w", len(sent), err)}
+	}
+	return f.answer(sent, r)
+}
+
+// answer decides per status code what becomes of the batch sent.
+func (f *Forwarder) answer(sent []outbox.Record, r *reply) outcome {
+	why := fmt.Errorf("central answered %d: %s", r.status, reason(r.body))
+	switch {
+	case r.status == http.StatusOK:
+		return f.applyResults(sent, r.body)
+	case r.status == http.StatusRequestEntityTooLarge:
+		return f.tooLarge(sent, why)
+	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+		return outcome{label: resultUnauthorized, err: why}
+	case r.status == http.StatusTooManyRequests || r.status >= 500:
+		return outcome{label: resultRetry, err: why, retryAfter: retryAfter(r.header.Get("Retry-After"), time.Now())}
+	default: // 400, 415, 404 (wrong URL)…: we built or sent it wrong; keep it
+		return outcome{label: resultError, err: why, retryAfter: retryAfter(r.header.Get("Retry-After"), time.Now())}
+	}
+}
+
+// tooLarge halves the next batches; a single message central will not take
+// goes to the dead letters, so it never blocks the queue.
+func (f *Forwarder) tooLarge(sent []outbox.Record, why error) outcome {
+	if len(sent) > 1 {
+		f.msgCap, f.okStreak = max(1, len(sent)/2), 0
+		return outcome{label: resultSplit, err: why}
+	}
+	if err := f.deadLetter([]refusal{{seq: sent[0].Seq, reason: "too large for central: " + why.Error()}}); err != nil {
+		return outcome{label: resultError, err: err}
+	}
+	return outcome{label: resultRejected}
+}
+
+// applyResults deletes what central stored and dead-letters what it
+// refused; a message without a result stays for the next batch.
+func (f *Forwarder) applyResults(sent []outbox.Record, body []byte) outcome {
+	p, err := matchResults(sent, body)
+	if err != nil {
+		return outcome{label: resultError, err: fmt.Errorf("central's answer to a batch of %d is unusable (all kept): %w", len(sent), err)}
+	}
+	if err := f.queue.Delete(p.ok...); err != nil {
+		return outcome{label: resultError, err: fmt.Errorf("delete %d forwarded messages (they will be sent again): %w", len(p.ok), err)}
+	}
+	f.forwarded.Add(int64(len(p.ok)))
+	f.metrics.messages.WithLabelValues(resultOK).Add(float64(len(p.ok)))
+	if err := f.deadLetter(p.rejected); err != nil {
+		return outcome{label: resultError, err: err}
+	}
+	if len(p.missing) > 0 || p.unexpected > 0 {
+		f.log.Error("central's answer lacks results for some messages; keeping them to send again",
+			"sent", len(sent), "missing", len(p.missing), "unexpected_results", p.unexpected)
+		return outcome{label: resultRetry, err: fmt.Errorf("central answered %d of %d messages (%d unexpected results)",
+			len(sent)-len(p.missing), len(sent), p.unexpected)}
+	}
+	if len(p.rejected) > 0 {
+		return outcome{label: resultRejected}
+	}
+	return outcome{label: resultOK}
+}
+
+// deadLetter moves refused messages aside, each with its reason.
+func (f *Forwarder) deadLetter(rs []refusal) error {
+	for _, r := range rs {
+		err := f.queue.DeadLetter(r.seq, r.reason)
+		if err != nil && !errors.Is(err, outbox.ErrNotFound) {
+			return fmt.Errorf("move message %d to the dead letters: %w", r.seq, err)
+		}
+		f.metrics.messages.WithLabelValues(resultRejected).Inc()
+		f.log.Warn("central refused a message for good; moved to the dead letters", "seq", r.seq, "reason", r.reason)
+	}
+	return nil
+}
+
+// settle counts an outcome, logs it and returns the pause before the next
+// batch.
+func (f *Forwarder) settle(o outcome) wait {
+	f.metrics.batches.WithLabelValues(o.label).Inc()
+	switch o.label {
+	case resultOK, resultRejected:
+		f.succeeded()
+		return wait{}
+	case resultSplit:
+		f.log.Info("central refused a batch as too large; sending it in halves", "next_batch", f.msgCap, "reason", o.err)
+		return wait{}
+	case resultUnauthorized:
+		f.setError(o.err)
+		f.log.Error("central refuses this edge's token; forwarding stopped, nothing dropped: fix central_token",
+			"err", o.err, "retry_in", f.cfg.MaxBackoff)
+		return wait{d: f.cfg.MaxBackoff, state: StateUnauthorized}
+	}
+	return f.fail(o)
+}
+
+func (f *Forwarder) succeeded() {
+	if f.failures > 0 {
+		f.log.Info("central takes batches again", "after_failures", f.failures)
+	}
+	f.failures = 0
+	f.metrics.lastSuccess.SetToCurrentTime()
+	// The cap learnt from a 413 grows back slowly, in case central's limit was raised.
+	if f.okStreak++; f.msgCap < f.cfg.BatchMessages && f.okStreak >= 16 {
+		f.msgCap, f.okStreak = min(2*f.msgCap, f.cfg.BatchMessages), 0
+	}
+}
+
+// fail returns a backoff with full jitter, at least Retry-After, and logs
+// (rate-limited) what happened and when the next try is.
+func (f *Forwarder) fail(o outcome) wait {
+	f.failures++
+	d := max(fullJitter(f.cfg.BaseBackoff, f.cfg.MaxBackoff, f.failures), o.retryAfter)
+	f.setError(o.err)
+	if ok, held := f.warn.allow(30 * time.Second); ok {
+		lvl, msg := slog.LevelWarn, "send failed; keeping the batch and retrying"
+		if o.label == resultError {
+			lvl, msg = slog.LevelError, "central refused a batch we built (a bug in this edge?); keeping it and retrying"
+		}
+		f.log.Log(context.Background(), lvl, msg, "err", o.err, "in", d.Round(time.Millisecond),
+			"failures", f.failures, "similar_lines_held_back", held)
+	}
+	return wait{d: d, state: StateBackoff}
+}
+
+// fullJitter is a random wait in [0, min(max, base·2^(n-1))] ("full
+// jitter"), so edges that failed together do not retry together.
+func fullJitter(base, ceiling time.Duration, n int) time.Duration {
+	c := ceiling
+	if n <= 30 && base<<(n-1) < ceiling {
+		c = base << (n - 1)
+	}
+	return rand.N(c + 1)
+}
+
+// retryAfter parses a Retry-After header (seconds or an HTTP date); 0
+// when absent or unusable.
+func retryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	var d time.Duration
+	if s, err := strconv.Atoi(h); err == nil {
+		d = time.Duration(s) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}
+
+// do sends one request to central with the home's token.
+func (f *Forwarder) do(ctx context.Context, method, path string, body []byte) (*reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(f.cfg.URL, "/")+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+f.cfg.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	if err != nil {
+		return nil, fmt.Errorf("read answer: %w", err)
+	}
+	return &reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
