@@ -203,13 +203,21 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	steps := svc.NewSteps(s.log)
-	steps.Run("public listener", func() error { return s.ingest.ShutdownWith(ctx, s.public) })
+	steps.Run("public listener", func() error {
+		err := s.ingest.ShutdownWith(ctx, s.public)
+		svc.CloseListener(s.pubLn)
+		return err
+	})
 	if s.stopBg != nil {
 		steps.Run("retention job", func() error { s.stopBg(); <-s.bgDone; return nil })
 	}
 	steps.Run("phone sink", func() error { s.sink.Close(); return nil })
 	steps.Run("store", s.store.Close)
-	steps.Run("admin listener", func() error { return s.admin.ShutdownWithContext(ctx) })
+	steps.Run("admin listener", func() error {
+		err := s.admin.ShutdownWithContext(ctx)
+		svc.CloseListener(s.adminLn)
+		return err
+	})
 	return steps.Err()
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -150,4 +151,21 @@ func httpGet(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// Ensure that a Shutdown right after Start leaves nothing listening, even
+// when the serving goroutines had not started yet.
+func TestServer_ShutdownRightAfterStart(t *testing.T) {
+	for range 20 {
+		ts := startTestServer(t, nil)
+		if err := ts.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for _, addr := range []string{ts.Addr(), ts.AdminAddr()} {
+			if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+				c.Close()
+				t.Fatalf("%s still accepts connections after Shutdown", addr)
+			}
+		}
+	}
 }

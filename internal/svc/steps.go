@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -46,4 +47,14 @@ func ServeUntilDone(ctx context.Context, log *slog.Logger, name string, timeout 
 	}
 	log.Info(name+" stopped", "took", time.Since(t).Round(time.Millisecond))
 	return nil
+}
+
+// CloseListener closes ln (nil is fine) after its server's shutdown:
+// fasthttp closes only the listeners its Serve has registered, so a
+// shutdown that comes before the Serve goroutine ran would leave ln open
+// and the server answering.
+func CloseListener(ln net.Listener) {
+	if ln != nil {
+		_ = ln.Close() // already closed by the server's shutdown: fine
+	}
 }
