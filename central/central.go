@@ -48,7 +48,7 @@ type Server struct {
 	served  chan error
 	stopBg  context.CancelFunc
 	bgDone  chan struct{}
-	warn    rateLimited
+	warn    svc.LogLimiter
 }
 
 // Open opens the database named by cfg (applying pending migrations) and
@@ -232,14 +232,4 @@ func (s *Server) dbContext() (context.Context, context.CancelFunc) {
 // or too slow.
 func unavailable(err error) bool {
 	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// rateLimited lets a repeated warning through at most once per interval,
-// so a database outage does not flood the log.
-type rateLimited struct{ last atomic.Int64 }
-
-func (r *rateLimited) allow(interval time.Duration) bool {
-	now := time.Now().UnixNano()
-	last := r.last.Load()
-	return now-last >= int64(interval) && r.last.CompareAndSwap(last, now)
 }

@@ -88,8 +88,8 @@ func (s *Server) refuseBatch(ctx *fasthttp.RequestCtx, home store.Home, err erro
 // may work, 500 otherwise. The edge keeps the batch either way.
 func (s *Server) storeFailed(ctx *fasthttp.RequestCtx, op string, home store.Home, err error) string {
 	if unavailable(err) {
-		if s.warn.allow(10 * time.Second) {
-			s.log.Warn("database unavailable; edges told to retry", "op", op, "home", home.ID, "retry_after", s.cfg.RetryAfter, "err", err)
+		if ok, held := s.warn.Allow(10 * time.Second); ok {
+			s.log.Warn("database unavailable; edges told to retry", "op", op, "home", home.ID, "retry_after", s.cfg.RetryAfter, "err", err, "similar_held_back", held)
 		}
 		writeUnavailable(ctx, s.cfg.RetryAfter, "database unavailable; retry later")
 		return BatchUnavailable

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/guardianai/hearth/internal/svc"
 	"github.com/guardianai/hearth/outbox"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -106,7 +107,7 @@ type Forwarder struct {
 	log     *slog.Logger
 	client  *http.Client
 	metrics *metrics
-	warn    rateLimited
+	warn    svc.LogLimiter
 
 	mu        sync.Mutex
 	state     State
@@ -249,22 +250,4 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-}
-
-// rateLimited lets a repeated log line through at most once per interval
-// and counts the ones it held back.
-type rateLimited struct {
-	last       atomic.Int64
-	suppressed atomic.Int64
-}
-
-// allow reports whether to log now and how many lines were held back since.
-func (r *rateLimited) allow(interval time.Duration) (bool, int64) {
-	now := time.Now().UnixNano()
-	last := r.last.Load()
-	if now-last >= int64(interval) && r.last.CompareAndSwap(last, now) {
-		return true, r.suppressed.Swap(0)
-	}
-	r.suppressed.Add(1)
-	return false, 0
 }

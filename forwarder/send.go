@@ -188,7 +188,7 @@ func (f *Forwarder) fail(o outcome) wait {
 	f.failures++
 	d := max(fullJitter(f.cfg.BaseBackoff, f.cfg.MaxBackoff, f.failures), o.retryAfter)
 	f.setError(o.err)
-	if ok, held := f.warn.allow(30 * time.Second); ok {
+	if ok, held := f.warn.Allow(30 * time.Second); ok {
 		lvl, msg := slog.LevelWarn, "send failed; keeping the batch and retrying"
 		if o.label == resultError {
 			lvl, msg = slog.LevelError, "central refused a batch we built (a bug in this edge?); keeping it and retrying"
