@@ -169,13 +169,14 @@ func (o *Outbox) gather(batch []*request) []*request {
 // messages than the last commit did: under load the phones whose acks just
 // went out are about to send again, and one fsync for all of them costs
 // less CPU than two (on small boxes the fsync's CPU is what runs out). It
-// waits at most half the last commit's duration, and never when the last
+// waits at most as long as the last commit took (measured: better than half
+// of it at 10 and 50 phones, the same at 200), and never when the last
 // commit held a single message, so a lone phone pays no delay.
 func (o *Outbox) linger(msgs int) (*request, bool) {
 	if o.lastBatch <= 1 || msgs >= o.lastBatch {
 		return nil, false
 	}
-	wait := min(o.lastCommit/2, maxLinger)
+	wait := min(o.lastCommit, maxLinger)
 	if o.lingerTimer == nil {
 		o.lingerTimer = time.NewTimer(wait)
 	} else {
