@@ -30,6 +30,8 @@ fuzz:
 	$(GO) test -run x -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME) ./ingest/
 	$(GO) test -run x -fuzz FuzzDecodeBody -fuzztime $(FUZZTIME) ./ingest/
 	$(GO) test -run x -fuzz FuzzValidate -fuzztime $(FUZZTIME) .
+	$(GO) test -run x -fuzz FuzzDecodeBatch -fuzztime $(FUZZTIME) ./central/
+	$(GO) test -run x -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./outbox/
 
 ## bench: Go benchmarks plus the load scenarios of bench/RESULTS.md.
 bench: build
