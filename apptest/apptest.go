@@ -155,19 +155,3 @@ func StartHearthd(t *testing.T, dataDir string, args ...string) *Hearthd {
 	ready, _ := p.WaitLog("hearthd ready", time.Second)
 	return &Hearthd{Proc: p, URL: "http://" + ready["listen"].(string), Admin: "http://" + ready["admin"].(string), DataDir: dataDir}
 }
-
-// waitFor polls cond until it returns nil or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -3,6 +3,7 @@ package apptest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/guardianai/hearth/internal/testutil"
 	"io"
 	"net"
 	"net/url"
@@ -412,7 +413,7 @@ func TestCentral_StoreDown_Postgres(t *testing.T) {
 	}
 
 	proxy.up()
-	waitFor(t, 15*time.Second, func() error {
+	testutil.WaitFor(t, 15*time.Second, func() error {
 		if r := c.PostBatch(t, tok, body, true); r.Code != 200 {
 			return fmt.Errorf("batch: %d %s", r.Code, r.Body)
 		}

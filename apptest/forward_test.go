@@ -3,6 +3,7 @@ package apptest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/guardianai/hearth/internal/testutil"
 	"net/http"
 	"net/url"
 	"strings"
@@ -46,7 +47,7 @@ func TestForward_PhoneToCentral(t *testing.T) {
 		conn.Send(ingesttest.Frame("location", fmt.Sprintf(`{"timestamp":%q,"latitude":51.5,"longitude":-0.12}`, ts)))
 		conn.ExpectAck("location")
 	}
-	waitFor(t, 15*time.Second, func() error {
+	testutil.WaitFor(t, 15*time.Second, func() error {
 		if got := CentralStats(t, c.DB)["locations"]; got != n {
 			return fmt.Errorf("central holds %d locations, want %d", got, n)
 		}
@@ -92,7 +93,7 @@ func TestForward_KillWhileForwarding(t *testing.T) {
 			wg.Go(func() { crashPhone(d.URL, child, start, acked, stop) })
 		}
 		// Kill once the forwarder is busy: some messages are at central.
-		waitFor(t, 10*time.Second, func() error {
+		testutil.WaitFor(t, 10*time.Second, func() error {
 			if f := statusNumber(t, d, "forwarded_total"); f < 50 {
 				return fmt.Errorf("forwarded %v", f)
 			}
@@ -103,7 +104,7 @@ func TestForward_KillWhileForwarding(t *testing.T) {
 		wg.Wait()
 	}
 	d := forwardingHearthd(t, dir, c, token) // drains what is left
-	waitFor(t, 20*time.Second, func() error {
+	testutil.WaitFor(t, 20*time.Second, func() error {
 		if depth := statusNumber(t, d, "outbox_depth"); depth != 0 {
 			return fmt.Errorf("outbox depth %v", depth)
 		}

@@ -2,6 +2,7 @@ package apptest
 
 import (
 	"fmt"
+	"github.com/guardianai/hearth/internal/testutil"
 	"net"
 	"net/http"
 	"os"
@@ -124,7 +125,7 @@ func TestHearthd_ConnectionFlood(t *testing.T) {
 	open[0].Send(ingesttest.Frame("location", ingesttest.LocationData(1)))
 	open[0].ExpectAck("location")
 	open[1].Close()
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		c, _, err := ingesttest.Dial(t, tg, "/ws/ingest/flood-y/")
 		if err != nil {
 			return err
@@ -154,7 +155,7 @@ func TestHearthd_SlowAndIdleClients(t *testing.T) {
 	tg := ingesttest.Target{URL: d.URL}
 	c := ingesttest.MustDial(t, tg, "/ws/ingest/idle-kid/")
 	_ = c // never read: the client library answers no pings
-	waitFor(t, 10*time.Second, func() error {
+	testutil.WaitFor(t, 10*time.Second, func() error {
 		if n := getStatus(t, d)["connections"]; n != 0.0 {
 			return fmt.Errorf("%v connections still open", n)
 		}

@@ -3,6 +3,7 @@ package forwarder
 import (
 	"context"
 	"fmt"
+	"github.com/guardianai/hearth/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -81,7 +82,7 @@ func (tc *testCentral) start() {
 	tc.t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	// Shutdown right after Start can miss the listener while fasthttp's
 	// Serve goroutine has not started yet: wait until central answers.
-	waitFor(tc.t, 5*time.Second, func() error {
+	testutil.WaitFor(tc.t, 5*time.Second, func() error {
 		resp, err := http.Get("http://" + srv.Addr() + "/v1/edge/roster")
 		if err != nil {
 			return err
@@ -190,22 +191,6 @@ func (tf *testForwarder) metric(t *testing.T, name, result string) float64 {
 	return 0
 }
 
-// waitFor polls cond until it returns nil or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // delivered is a condition: the outbox is empty and central holds n locations.
 func delivered(ob *outbox.Outbox, tc *testCentral, n int64) func() error {
 	return func() error {
@@ -225,12 +210,12 @@ func TestForwarder_Run_DeliversAndDeletes(t *testing.T) {
 	ob := openOutbox(t)
 	appendMsgs(t, ob, locations(tc.Child, 0, 120)...)
 	f := runForwarder(t, ob, tc.URL, tc.Token, nil, func(c *Config) { c.BatchMessages = 50 })
-	waitFor(t, 5*time.Second, delivered(ob, tc, 120))
+	testutil.WaitFor(t, 5*time.Second, delivered(ob, tc, 120))
 
 	// New data while idle is flushed promptly.
 	appendMsgs(t, ob, locations(tc.Child, 1000, 3)...)
-	waitFor(t, 2*time.Second, delivered(ob, tc, 123))
-	waitFor(t, time.Second, func() error {
+	testutil.WaitFor(t, 2*time.Second, delivered(ob, tc, 123))
+	testutil.WaitFor(t, time.Second, func() error {
 		if s := f.Status(); s.State != StateIdle || s.ForwardedTotal != 123 || s.LastError != "" {
 			return fmt.Errorf("status %+v", s)
 		}
@@ -254,7 +239,7 @@ func TestForwarder_Run_RejectedGoesToDeadLetters(t *testing.T) {
 	ob := openOutbox(t)
 	appendMsgs(t, ob, location(tc.Child, 0), location("no-such-child", 1), location(tc.Child, 2))
 	f := runForwarder(t, ob, tc.URL, tc.Token, nil, nil)
-	waitFor(t, 5*time.Second, delivered(ob, tc, 2))
+	testutil.WaitFor(t, 5*time.Second, delivered(ob, tc, 2))
 	dead, err := ob.DeadLetters(10)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +263,7 @@ func TestForwarder_Run_CentralDownKeepsBacklog(t *testing.T) {
 	ob := openOutbox(t)
 	appendMsgs(t, ob, locations(tc.Child, 0, 20)...)
 	f := runForwarder(t, ob, tc.URL, tc.Token, nil, nil)
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		if n := f.metric(t, "hearth_forward_batches_total", "retry"); n < 3 {
 			return fmt.Errorf("%v retries", n)
 		}
@@ -291,7 +276,7 @@ func TestForwarder_Run_CentralDownKeepsBacklog(t *testing.T) {
 		t.Fatalf("status %+v", s)
 	}
 	tc.Restart()
-	waitFor(t, 5*time.Second, delivered(ob, tc, 20))
+	testutil.WaitFor(t, 5*time.Second, delivered(ob, tc, 20))
 	if dead := ob.Stats().DeadLetters; dead != 0 {
 		t.Fatalf("%d dead letters", dead)
 	}
@@ -313,7 +298,7 @@ func TestForwarder_Run_SplitsOn413(t *testing.T) {
 	appendMsgs(t, ob, big)
 	appendMsgs(t, ob, locations(tc.Child, 5, 5)...)
 	f := runForwarder(t, ob, tc.URL, tc.Token, nil, nil)
-	waitFor(t, 5*time.Second, delivered(ob, tc, 10))
+	testutil.WaitFor(t, 5*time.Second, delivered(ob, tc, 10))
 	dead, err := ob.DeadLetters(10)
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +318,7 @@ func TestForwarder_Run_UnauthorizedDropsNothing(t *testing.T) {
 	ob := openOutbox(t)
 	appendMsgs(t, ob, locations(tc.Child, 0, 5)...)
 	f := runForwarder(t, ob, tc.URL, "wrong-token", nil, func(c *Config) { c.MaxBackoff = time.Hour })
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		if s := f.Status(); s.State != StateUnauthorized {
 			return fmt.Errorf("state %s", s.State)
 		}
@@ -419,7 +404,7 @@ func TestForwarder_Run_HonoursRetryAfter(t *testing.T) {
 	ob := openOutbox(t)
 	appendMsgs(t, ob, locations("kid", 0, 3)...)
 	f := runForwarder(t, ob, fc.serve(t), "tok", nil, nil)
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		if d := ob.Stats().Depth; d != 0 {
 			return fmt.Errorf("depth %d", d)
 		}
@@ -449,7 +434,7 @@ func TestForwarder_Run_MalformedResultsKeepMessages(t *testing.T) {
 	ob := openOutbox(t)
 	appendMsgs(t, ob, locations("kid", 0, 4)...)
 	f := runForwarder(t, ob, fc.serve(t), "tok", nil, nil)
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		if d := ob.Stats().Depth; d != 0 {
 			return fmt.Errorf("depth %d", d)
 		}
@@ -483,7 +468,7 @@ func TestRoster_SyncAndCache(t *testing.T) {
 		t.Fatal("a roster never synced must accept any child")
 	}
 	f := runForwarder(t, openOutbox(t), tc.URL, tc.Token, r, nil)
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		if r.Size() != 1 {
 			return fmt.Errorf("roster has %d children", r.Size())
 		}
@@ -533,7 +518,7 @@ func TestForwarder_Run_StopsWhileCentralHangs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); f.Run(ctx) }()
-	waitFor(t, 2*time.Second, func() error {
+	testutil.WaitFor(t, 2*time.Second, func() error {
 		if f.Status().State != StateSending {
 			return fmt.Errorf("state %s", f.Status().State)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/guardianai/hearth/internal/testutil"
 	"net"
 	"sort"
 	"strings"
@@ -244,7 +245,7 @@ func TestRun_Idle(t *testing.T) {
 		s, _ := Run(context.Background(), cfg)
 		done <- s
 	}()
-	waitFor(t, 2*time.Second, func() error {
+	testutil.WaitFor(t, 2*time.Second, func() error {
 		if n := srv.Open(); n != 20 {
 			return fmt.Errorf("%d open, want 20", n)
 		}
@@ -254,7 +255,7 @@ func TestRun_Idle(t *testing.T) {
 	if s.IdleOpen != 20 || s.IdleFailed != 0 || s.IdleDropped != 0 || s.ElapsedSec < 0.5 || s.Err() != nil {
 		t.Fatalf("summary %+v", s)
 	}
-	waitFor(t, 2*time.Second, func() error {
+	testutil.WaitFor(t, 2*time.Second, func() error {
 		if n := srv.Open(); n != 0 {
 			return fmt.Errorf("%d still open", n)
 		}
@@ -333,22 +334,6 @@ func equal(a, b []string) bool {
 	return true
 }
 
-// waitFor polls cond until it returns nil or d has passed.
-func waitFor(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Ensure that phones ride out a server restart: they reconnect, resend
 // what was not acked, and log each acked message once.
 func TestRun_ServerRestart(t *testing.T) {
@@ -367,7 +352,7 @@ func TestRun_ServerRestart(t *testing.T) {
 				}
 				done <- s
 			}()
-			waitFor(t, 5*time.Second, func() error {
+			testutil.WaitFor(t, 5*time.Second, func() error {
 				if n := len(first.Acked()); n < 100 {
 					return fmt.Errorf("%d acked", n)
 				}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/guardianai/hearth/internal/testutil"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -532,7 +533,7 @@ func TestOutbox_Compact(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, 2*time.Second, func() error {
+	testutil.WaitFor(t, 2*time.Second, func() error {
 		if o.Stats().Commits < before.Commits+5 {
 			return errors.New("appenders not running yet")
 		}
@@ -605,7 +606,7 @@ func TestOutbox_Close_RacingAppends(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testutil.WaitFor(t, 5*time.Second, func() error {
 		if nOK.Load() < 200 {
 			return errors.New("too few appends yet")
 		}
@@ -843,22 +844,6 @@ func refused(t testing.TB, o *Outbox, reason string) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
-}
-
-// waitFor polls cond until it returns nil or d passes.
-func waitFor(t testing.TB, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", d, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
