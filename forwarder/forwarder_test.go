@@ -167,6 +167,18 @@ func runForwarder(t *testing.T, ob *outbox.Outbox, url, token string, roster *Ro
 
 // metric returns the value of series name (with label result=result when
 // result is not empty) in the forwarder's registry.
+// expectMetric waits for a metric to satisfy ok: the forwarder counts an
+// outcome just after the outbox shows it.
+func (tf *testForwarder) expectMetric(t *testing.T, name, result string, ok func(float64) bool) {
+	t.Helper()
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		if v := tf.metric(t, name, result); !ok(v) {
+			return fmt.Errorf("%s{%s} = %v", name, result, v)
+		}
+		return nil
+	})
+}
+
 func (tf *testForwarder) metric(t *testing.T, name, result string) float64 {
 	t.Helper()
 	mfs, err := tf.reg.Gather()
@@ -221,15 +233,10 @@ func TestForwarder_Run_DeliversAndDeletes(t *testing.T) {
 		}
 		return nil
 	})
-	if got := f.metric(t, "hearth_forward_messages_total", "ok"); got != 123 {
-		t.Errorf("messages ok = %v, want 123", got)
-	}
-	if got := f.metric(t, "hearth_forward_batches_total", "ok"); got < 4 {
-		t.Errorf("batches ok = %v, want at least 4 (120 in batches of 50, then 3)", got)
-	}
-	if f.metric(t, "hearth_forward_last_success_timestamp_seconds", "") == 0 {
-		t.Error("last success time not set")
-	}
+	f.expectMetric(t, "hearth_forward_messages_total", "ok", func(v float64) bool { return v == 123 })
+	// 120 in batches of 50, then 3.
+	f.expectMetric(t, "hearth_forward_batches_total", "ok", func(v float64) bool { return v >= 4 })
+	f.expectMetric(t, "hearth_forward_last_success_timestamp_seconds", "", func(v float64) bool { return v > 0 })
 }
 
 // Ensure that a message central rejects for good goes to the dead letters
@@ -247,12 +254,8 @@ func TestForwarder_Run_RejectedGoesToDeadLetters(t *testing.T) {
 	if len(dead) != 1 || dead[0].Msg.ChildHash != "no-such-child" || !strings.Contains(dead[0].Reason, "unknown child") {
 		t.Fatalf("dead letters %+v", dead)
 	}
-	if got := f.metric(t, "hearth_forward_messages_total", "rejected"); got != 1 {
-		t.Errorf("messages rejected = %v, want 1", got)
-	}
-	if got := f.metric(t, "hearth_forward_batches_total", "rejected"); got != 1 {
-		t.Errorf("batches rejected = %v, want 1", got)
-	}
+	f.expectMetric(t, "hearth_forward_messages_total", "rejected", func(v float64) bool { return v == 1 })
+	f.expectMetric(t, "hearth_forward_batches_total", "rejected", func(v float64) bool { return v == 1 })
 }
 
 // Ensure that while central is down the backlog stays and is retried, and
@@ -416,9 +419,7 @@ func TestForwarder_Run_HonoursRetryAfter(t *testing.T) {
 	if gap < time.Second {
 		t.Fatalf("retried after %s despite Retry-After: 1", gap)
 	}
-	if n := f.metric(t, "hearth_forward_batches_total", "retry"); n != 1 {
-		t.Errorf("batches retry = %v, want 1", n)
-	}
+	f.expectMetric(t, "hearth_forward_batches_total", "retry", func(v float64) bool { return v == 1 })
 }
 
 // Ensure that a 200 answer lacking results for some messages (or with
@@ -449,12 +450,9 @@ func TestForwarder_Run_MalformedResultsKeepMessages(t *testing.T) {
 	if ob.Stats().DeadLetters != 0 {
 		t.Fatal("messages dead-lettered")
 	}
-	if f.metric(t, "hearth_forward_batches_total", "retry") != 1 || f.metric(t, "hearth_forward_batches_total", "error") != 2 {
-		t.Errorf("retry %v, error %v", f.metric(t, "hearth_forward_batches_total", "retry"), f.metric(t, "hearth_forward_batches_total", "error"))
-	}
-	if f.metric(t, "hearth_forward_messages_total", "ok") != 4 {
-		t.Errorf("messages ok %v", f.metric(t, "hearth_forward_messages_total", "ok"))
-	}
+	f.expectMetric(t, "hearth_forward_batches_total", "retry", func(v float64) bool { return v == 1 })
+	f.expectMetric(t, "hearth_forward_batches_total", "error", func(v float64) bool { return v == 2 })
+	f.expectMetric(t, "hearth_forward_messages_total", "ok", func(v float64) bool { return v == 4 })
 }
 
 // Ensure that the roster is synced from central, cached in its file, and
