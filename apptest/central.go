@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"github.com/guardianai/hearth"
 	"io"
 	"net"
 	"net/http"
@@ -139,7 +140,7 @@ func (c *Central) PostBatch(t *testing.T, token string, body []byte, zip bool) C
 		body = b.Bytes()
 		hdr["Content-Encoding"] = "gzip"
 	}
-	return c.Do(t, http.MethodPost, "/v1/edge/batches", token, body, hdr)
+	return c.Do(t, http.MethodPost, hearth.PathEdgeBatches, token, body, hdr)
 }
 
 // PostRaw sends a batch over a bare TCP connection and reads the answer

@@ -175,7 +175,7 @@ func TestCentral_Batches(t *testing.T) {
 
 	// The roster lists the token's home's children only.
 	var roster struct{ Children []string }
-	r := c.Do(t, "GET", "/v1/edge/roster", tokA, nil, nil)
+	r := c.Do(t, "GET", hearth.PathEdgeRoster, tokA, nil, nil)
 	r.JSON(t, &roster)
 	if r.Code != 200 || len(roster.Children) != 1 || roster.Children[0] != a1 {
 		t.Fatalf("roster: %d %s", r.Code, r.Body)
@@ -217,10 +217,10 @@ func TestCentral_Batches(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d and an error containing %q", tc.name, r.Code, r.Body, tc.code, tc.reason)
 		}
 	}
-	if r := c.Do(t, "POST", "/v1/edge/batches", tokA, batch, map[string]string{"Content-Encoding": "gzip"}); r.Code != 400 || !strings.Contains(string(r.Body), "gzip") {
+	if r := c.Do(t, "POST", hearth.PathEdgeBatches, tokA, batch, map[string]string{"Content-Encoding": "gzip"}); r.Code != 400 || !strings.Contains(string(r.Body), "gzip") {
 		t.Errorf("gzip declared, JSON sent: %d %s", r.Code, r.Body)
 	}
-	if r := c.Do(t, "GET", "/v1/edge/batches", tokA, nil, nil); r.Code != 405 {
+	if r := c.Do(t, "GET", hearth.PathEdgeBatches, tokA, nil, nil); r.Code != 405 {
 		t.Errorf("GET batches: %d", r.Code)
 	}
 	checkStats("refused batches")

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"github.com/guardianai/hearth"
 	"time"
 
 	"github.com/guardianai/hearth/central/store"
@@ -84,5 +85,5 @@ func (s *Server) serveRoster(ctx *fasthttp.RequestCtx) {
 	if children == nil {
 		children = []string{}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, RosterReply{Children: children})
+	writeJSON(ctx, fasthttp.StatusOK, hearth.RosterReply{Children: children})
 }

@@ -10,24 +10,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/guardianai/hearth"
 )
 
 // Batch is one edge batch (DESIGN.md §4) as decoded from its body.
 type Batch struct {
 	EdgeID   string
 	SentAt   time.Time
-	Messages []BatchMessage
-}
-
-// BatchMessage is one message of a batch, still unchecked: its fields are
-// validated per message so that one bad message rejects only itself.
-type BatchMessage struct {
-	Seq        uint64          `json:"seq"`
-	ChildHash  string          `json:"child_hash"`
-	Type       string          `json:"type"`
-	ReceivedAt string          `json:"received_at"`
-	Via        string          `json:"via"`
-	Data       json.RawMessage `json:"data"`
+	Messages []hearth.BatchMessage
 }
 
 // BatchLimits bound what DecodeBatch accepts.
@@ -80,7 +71,7 @@ func DecodeBatch(body []byte, encoding string, lim BatchLimits) (Batch, error) {
 	if n := len(*w.Messages); n > lim.MaxMessages {
 		return Batch{}, &BatchError{Status: 413, Reason: fmt.Sprintf("batch has %d messages; at most %d allowed: split it", n, lim.MaxMessages)}
 	}
-	b.Messages = make([]BatchMessage, len(*w.Messages))
+	b.Messages = make([]hearth.BatchMessage, len(*w.Messages))
 	for i, m := range *w.Messages {
 		if err := decodeMessage(m, &b.Messages[i]); err != nil {
 			return Batch{}, badBatch("messages[%d]: %v", i, err)
@@ -120,7 +111,7 @@ func tooLarge(max int64) *BatchError {
 
 // decodeMessage decodes one message; seq is required, everything else is
 // checked later per message.
-func decodeMessage(raw json.RawMessage, m *BatchMessage) error {
+func decodeMessage(raw json.RawMessage, m *hearth.BatchMessage) error {
 	var w struct {
 		Seq        *json.Number    `json:"seq"`
 		ChildHash  string          `json:"child_hash"`
@@ -139,7 +130,7 @@ func decodeMessage(raw json.RawMessage, m *BatchMessage) error {
 	if err != nil {
 		return fmt.Errorf("seq %s is not a non-negative integer", clip(w.Seq.String()))
 	}
-	*m = BatchMessage{Seq: seq, ChildHash: w.ChildHash, Type: w.Type, ReceivedAt: w.ReceivedAt, Via: w.Via, Data: w.Data}
+	*m = hearth.BatchMessage{Seq: seq, ChildHash: w.ChildHash, Type: w.Type, ReceivedAt: w.ReceivedAt, Via: w.Via, Data: w.Data}
 	if bytes.Equal(bytes.TrimSpace(m.Data), []byte("null")) {
 		m.Data = nil
 	}

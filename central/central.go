@@ -26,8 +26,6 @@ import (
 
 // Paths of the public listener besides the device protocol's.
 const (
-	PathBatches  = "/v1/edge/batches"
-	PathRoster   = "/v1/edge/roster"
 	PathChildren = "/v1/children/"
 )
 
@@ -120,7 +118,7 @@ func (s *Server) publicServer() *fasthttp.Server {
 		MaxRequestBodySize: ingest.BodyReadLimit(int(s.cfg.MaxFrameBytes)),
 		// Only edge batches may be large; phones' bodies keep the frame limit.
 		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			if bytes.HasPrefix(h.RequestURI(), []byte(PathBatches)) {
+			if bytes.HasPrefix(h.RequestURI(), []byte(hearth.PathEdgeBatches)) {
 				return fasthttp.RequestConfig{MaxRequestBodySize: batchLimit, ReadTimeout: batchTimeout}
 			}
 			return fasthttp.RequestConfig{}
@@ -146,14 +144,14 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	}
 	path := string(ctx.Path())
 	switch {
-	case path == PathBatches:
+	case path == hearth.PathEdgeBatches:
 		s.serveBatch(ctx)
-	case path == PathRoster:
+	case path == hearth.PathEdgeRoster:
 		s.serveRoster(ctx)
 	case strings.HasPrefix(path, PathChildren):
 		s.serveRead(ctx, strings.TrimPrefix(path, PathChildren))
 	default:
-		writeError(ctx, fasthttp.StatusNotFound, "not found: edges use "+PathBatches+" and "+PathRoster+
+		writeError(ctx, fasthttp.StatusNotFound, "not found: edges use "+hearth.PathEdgeBatches+" and "+hearth.PathEdgeRoster+
 			", phones /ws/ingest/<child_hash>/ or /api/ingest/, readers "+PathChildren+"<child_hash>/{screen_time,locations,site_access}")
 	}
 }
@@ -161,7 +159,7 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 // requestError answers a request fasthttp could not read; all but an
 // oversized batch are answered like the device protocol's.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) && string(ctx.Path()) == PathBatches {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) && string(ctx.Path()) == hearth.PathEdgeBatches {
 		s.metrics.batches.WithLabelValues(BatchTooLarge).Inc()
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge,
 			fmt.Sprintf("batch body larger than %d bytes as sent: split it", s.cfg.MaxBatchBytes))

@@ -11,23 +11,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// BatchResult is the answer for one message of a batch.
-type BatchResult struct {
-	Seq    uint64 `json:"seq"`
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
-}
-
-// BatchReply is the body of a 200 answer to a batch.
-type BatchReply struct {
-	Results []BatchResult `json:"results"`
-}
-
-// RosterReply is the body of GET /v1/edge/roster.
-type RosterReply struct {
-	Children []string `json:"children"`
-}
-
 // serveBatch answers POST /v1/edge/batches.
 func (s *Server) serveBatch(ctx *fasthttp.RequestCtx) {
 	result := s.handleBatch(ctx, time.Now())
@@ -57,7 +40,7 @@ func (s *Server) handleBatch(ctx *fasthttp.RequestCtx, now time.Time) string {
 	}
 	s.recordOffset(dbctx, home, offset, now)
 	s.countResults(results)
-	writeJSON(ctx, fasthttp.StatusOK, BatchReply{Results: WireResults(batch.Messages, results)})
+	writeJSON(ctx, fasthttp.StatusOK, hearth.BatchReply{Results: WireResults(batch.Messages, results)})
 	s.log.Debug("batch applied", "home", home.ID, "edge", clip(batch.EdgeID), "messages", len(results),
 		"offset", offset.Round(time.Millisecond), "took", time.Since(now).Round(time.Microsecond))
 	return BatchOK
@@ -122,10 +105,10 @@ func (s *Server) applyBatch(ctx context.Context, home string, b Batch, shift tim
 }
 
 // WireResults pairs each message's Result with its seq for the reply.
-func WireResults(ms []BatchMessage, results []store.Result) []BatchResult {
-	out := make([]BatchResult, len(results))
+func WireResults(ms []hearth.BatchMessage, results []store.Result) []hearth.BatchResult {
+	out := make([]hearth.BatchResult, len(results))
 	for i, r := range results {
-		out[i] = BatchResult{Seq: ms[i].Seq, Status: r.Status, Error: r.Error}
+		out[i] = hearth.BatchResult{Seq: ms[i].Seq, Status: r.Status, Error: r.Error}
 		if r.Status != store.StatusOK && r.Status != store.StatusRejected {
 			panic("BUG: result status " + r.Status)
 		}
@@ -137,7 +120,7 @@ func WireResults(ms []BatchMessage, results []store.Result) []BatchResult {
 // received_at to central's clock (see ClockShift and CorrectReceivedAt). It
 // returns the messages to apply, the index in ms of each, and one Result per
 // message of ms: the rejections filled in, the rest left for the store.
-func PrepareMessages(ms []BatchMessage, w hearth.Window, shift, tolerance time.Duration) ([]hearth.Message, []int, []store.Result) {
+func PrepareMessages(ms []hearth.BatchMessage, w hearth.Window, shift, tolerance time.Duration) ([]hearth.Message, []int, []store.Result) {
 	results := make([]store.Result, len(ms))
 	msgs := make([]hearth.Message, 0, len(ms))
 	idx := make([]int, 0, len(ms))
@@ -153,7 +136,7 @@ func PrepareMessages(ms []BatchMessage, w hearth.Window, shift, tolerance time.D
 	return msgs, idx, results
 }
 
-func prepareMessage(bm *BatchMessage, w hearth.Window, shift, tolerance time.Duration) (hearth.Message, error) {
+func prepareMessage(bm *hearth.BatchMessage, w hearth.Window, shift, tolerance time.Duration) (hearth.Message, error) {
 	kind := hearth.Kind(bm.Type)
 	switch {
 	case bm.ChildHash == "":

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/guardianai/hearth"
 	"io"
 	"log/slog"
 	"net"
@@ -59,7 +60,7 @@ func startTestServer(t *testing.T, edit func(*Config)) *testServer {
 
 func (ts *testServer) post(t *testing.T, body []byte, hdr map[string]string) (int, string, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, ts.url+PathBatches, bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, ts.url+hearth.PathEdgeBatches, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+ts.token)
 	for k, v := range hdr {
 		req.Header.Set(k, v)
@@ -86,11 +87,11 @@ func TestServer_Batch(t *testing.T) {
 	body := fmt.Sprintf(`{"edge_id":"e","sent_at":%q,"messages":[%s,%s]}`, now.Format(time.RFC3339Nano),
 		location(1, ts.child, now), location(2, "nobody", now))
 	code, reply, _ := ts.post(t, gz(t, body), map[string]string{"Content-Encoding": "gzip"})
-	var br BatchReply
+	var br hearth.BatchReply
 	if err := json.Unmarshal([]byte(reply), &br); code != 200 || err != nil {
 		t.Fatalf("%d %s", code, reply)
 	}
-	if len(br.Results) != 2 || br.Results[0] != (BatchResult{1, "ok", ""}) || br.Results[1] != (BatchResult{2, "rejected", "unknown child"}) {
+	if len(br.Results) != 2 || br.Results[0] != (hearth.BatchResult{Seq: 1, Status: "ok", Error: ""}) || br.Results[1] != (hearth.BatchResult{Seq: 2, Status: "rejected", Error: "unknown child"}) {
 		t.Fatalf("results %+v", br.Results)
 	}
 	big := `{"sent_at":"2025-12-10T10:00:00Z","messages":[],"pad":"` + strings.Repeat("x", 8<<10) + `"}`

@@ -50,9 +50,9 @@ func TestSinkError(t *testing.T) {
 
 // Ensure that results are paired with the seqs of their messages, in order.
 func TestWireResults(t *testing.T) {
-	ms := []BatchMessage{{Seq: 7}, {Seq: 3}, {Seq: 9}}
+	ms := []hearth.BatchMessage{{Seq: 7}, {Seq: 3}, {Seq: 9}}
 	got := WireResults(ms, []store.Result{{Status: store.StatusOK}, {Status: store.StatusRejected, Code: store.CodeUnknownChild, Error: "unknown child"}, {Status: store.StatusOK}})
-	want := []BatchResult{{7, "ok", ""}, {3, "rejected", "unknown child"}, {9, "ok", ""}}
+	want := []hearth.BatchResult{{Seq: 7, Status: "ok", Error: ""}, {Seq: 3, Status: "rejected", Error: "unknown child"}, {Seq: 9, Status: "ok", Error: ""}}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("result %d: %+v, want %+v", i, got[i], want[i])
@@ -64,7 +64,7 @@ func TestWireResults(t *testing.T) {
 func TestPrepareMessages(t *testing.T) {
 	w := hearth.Window{Now: t0, MaxAge: hearth.DefaultRetention, MaxFuture: hearth.DefaultMaxFuture}
 	loc := []byte(`{"timestamp":"2025-12-10T11:00:00Z","latitude":1,"longitude":2}`)
-	ms := []BatchMessage{
+	ms := []hearth.BatchMessage{
 		{Seq: 1, ChildHash: "kid", Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Via: "ws", Data: loc},
 		{Seq: 2, Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Data: loc},
 		{Seq: 3, ChildHash: "kid", Type: "weather", ReceivedAt: "2025-12-10T12:50:00Z", Data: loc},

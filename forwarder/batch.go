@@ -8,21 +8,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/outbox"
 )
 
 // timeMillis is sent_at's format: RFC 3339 in UTC with milliseconds.
 const timeMillis = "2006-01-02T15:04:05.000Z07:00"
-
-// wireMessage is one message of a batch (DESIGN.md §4).
-type wireMessage struct {
-	Seq        uint64          `json:"seq"`
-	ChildHash  string          `json:"child_hash"`
-	Type       string          `json:"type"`
-	ReceivedAt string          `json:"received_at"`
-	Via        string          `json:"via"`
-	Data       json.RawMessage `json:"data"`
-}
 
 // refusal is a message to move to the dead letters, with the reason.
 type refusal struct {
@@ -60,7 +51,7 @@ func encodeBatch(edgeID string, sentAt time.Time, recs []outbox.Record, maxBytes
 func encodeMessage(w *bytes.Buffer, r outbox.Record) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(wireMessage{
+	return enc.Encode(hearth.BatchMessage{
 		Seq: r.Seq, ChildHash: r.Msg.ChildHash, Type: string(r.Msg.Kind),
 		ReceivedAt: r.Msg.ReceivedAt.UTC().Format(time.RFC3339Nano), Via: r.Msg.Via, Data: r.Msg.Data,
 	})
@@ -91,11 +82,7 @@ type plan struct {
 // status "ok" or "rejected", deletes or dead-letters a message.
 func matchResults(sent []outbox.Record, body []byte) (plan, error) {
 	var r struct {
-		Results *[]struct {
-			Seq    uint64 `json:"seq"`
-			Status string `json:"status"`
-			Error  string `json:"error"`
-		} `json:"results"`
+		Results *[]hearth.BatchResult `json:"results"` // nil: the field is missing
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
 		return plan{}, fmt.Errorf("not JSON results: %w", err)
@@ -114,9 +101,9 @@ func matchResults(sent []outbox.Record, body []byte) (plan, error) {
 			continue
 		}
 		switch res.Status {
-		case "ok":
+		case hearth.BatchStatusOK:
 			p.ok = append(p.ok, res.Seq)
-		case "rejected":
+		case hearth.BatchStatusRejected:
 			why := res.Error
 			if why == "" {
 				why = "no reason given"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/guardianai/hearth"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -144,16 +145,14 @@ func (f *Forwarder) syncRosterLoop(ctx context.Context) {
 
 // syncRoster fetches GET /v1/edge/roster once and replaces the roster.
 func (f *Forwarder) syncRoster(ctx context.Context) error {
-	r, err := f.do(ctx, http.MethodGet, pathRoster, nil)
+	r, err := f.do(ctx, http.MethodGet, hearth.PathEdgeRoster, nil)
 	if err != nil {
 		return fmt.Errorf("get roster: %w", err)
 	}
 	if r.status != http.StatusOK {
 		return fmt.Errorf("get roster: central answered %d: %s", r.status, reason(r.body))
 	}
-	var rr struct {
-		Children []string `json:"children"`
-	}
+	var rr hearth.RosterReply
 	if err := json.Unmarshal(r.body, &rr); err != nil || rr.Children == nil {
 		return fmt.Errorf("get roster: answer is not {\"children\":[…]}: %s", reason(r.body))
 	}

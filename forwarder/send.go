@@ -13,13 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/outbox"
-)
-
-// Paths of central's edge API.
-const (
-	pathBatches = "/v1/edge/batches"
-	pathRoster  = "/v1/edge/roster"
 )
 
 // maxReplyBytes bounds how much of an answer is read: a batch's results
@@ -73,7 +68,7 @@ func (f *Forwarder) sendBatch(ctx context.Context, recs []outbox.Record) outcome
 	if err != nil {
 		panic("BUG: gzip into memory: " + err.Error())
 	}
-	r, err := f.do(ctx, http.MethodPost, pathBatches, body)
+	r, err := f.do(ctx, http.MethodPost, hearth.PathEdgeBatches, body)
 	if err != nil {
 		return outcome{label: resultRetry, err: fmt.Errorf("send batch of %d: %w", len(sent), err)}
 	}

@@ -1,0 +1,46 @@
+package hearth
+
+import "encoding/json"
+
+// The edge → central API (DESIGN.md §4): the forwarder speaks it, central
+// serves it, and both take its paths and shapes from here.
+const (
+	PathEdgeBatches = "/v1/edge/batches"
+	PathEdgeRoster  = "/v1/edge/roster"
+)
+
+// BatchMessage is one message of an edge batch as it travels. Central
+// checks its fields per message, so that one bad message rejects only itself.
+type BatchMessage struct {
+	Seq        uint64          `json:"seq"`
+	ChildHash  string          `json:"child_hash"`
+	Type       string          `json:"type"`
+	ReceivedAt string          `json:"received_at"` // RFC 3339, the edge's clock
+	Via        string          `json:"via"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Statuses of a BatchResult.
+const (
+	BatchStatusOK       = "ok"
+	BatchStatusRejected = "rejected"
+)
+
+// BatchResult is central's answer for one message of a batch.
+type BatchResult struct {
+	Seq    uint64 `json:"seq"`
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// BatchReply is the body of central's 200 answer to a batch: one result
+// per message, in order.
+type BatchReply struct {
+	Results []BatchResult `json:"results"`
+}
+
+// RosterReply is the body of GET PathEdgeRoster: the children of the
+// token's home.
+type RosterReply struct {
+	Children []string `json:"children"`
+}
