@@ -3,6 +3,7 @@ package apptest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/internal/testutil"
 	"io"
 	"net"
