@@ -157,9 +157,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) bool {
 	path := string(ctx.Path())
 	switch {
 	case path == PathAuth || path == strings.TrimSuffix(PathAuth, "/"):
-		s.serveWS(ctx, "")
+		s.serveWS(ctx, endpointAuth, "")
 	case strings.HasPrefix(path, PathDirect):
-		s.serveWS(ctx, strings.TrimSuffix(strings.TrimPrefix(path, PathDirect), "/"))
+		s.serveWS(ctx, endpointDirect, strings.TrimSuffix(strings.TrimPrefix(path, PathDirect), "/"))
 	case path == PathHTTP || path == strings.TrimSuffix(PathHTTP, "/"):
 		s.serveHTTP(ctx)
 	default:

@@ -24,15 +24,17 @@ const (
 // with 1009, so a hostile client cannot stream without end.
 const hardFrameLimit = 16
 
-// serveWS upgrades a phone's connection. hash is the child of a direct
-// connection, "" for the auth flow.
-func (s *Server) serveWS(ctx *fasthttp.RequestCtx, hash string) {
-	endpoint := "auth"
-	if string(ctx.Path()) != PathAuth && string(ctx.Path()) != PathAuth[:len(PathAuth)-1] {
-		endpoint = "direct"
-		if !s.admitChild(ctx, hash) {
-			return
-		}
+// Endpoints of the WebSocket protocol, as metric labels.
+const (
+	endpointDirect = "direct"
+	endpointAuth   = "auth"
+)
+
+// serveWS upgrades a phone's connection on endpoint; hash is the child of
+// a direct connection.
+func (s *Server) serveWS(ctx *fasthttp.RequestCtx, endpoint, hash string) {
+	if endpoint == endpointDirect && !s.admitChild(ctx, hash) {
+		return
 	}
 	ip := ctx.RemoteIP().String()
 	if err := s.conns.admit(ip); err != nil {
@@ -251,7 +253,7 @@ func (ss *session) readAndHandle(mt int, r io.Reader) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ss.child != "" || ss.endpoint == "direct" {
+	if ss.child != "" || ss.endpoint == endpointDirect {
 		if err := ss.refreshDeadline(); err != nil {
 			return nil, err
 		}
