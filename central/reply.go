@@ -3,7 +3,7 @@ package central
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
+	"github.com/guardianai/hearth/ingest"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -28,7 +28,7 @@ func writeError(ctx *fasthttp.RequestCtx, status int, reason string) {
 // writeUnavailable answers 503 with Retry-After: the client keeps its data
 // and comes back.
 func writeUnavailable(ctx *fasthttp.RequestCtx, retry time.Duration, reason string) {
-	ctx.Response.Header.Set("Retry-After", strconv.Itoa(max(1, int(retry.Round(time.Second)/time.Second))))
+	ctx.Response.Header.Set("Retry-After", ingest.RetryAfter(retry))
 	writeError(ctx, fasthttp.StatusServiceUnavailable, reason)
 }
 

@@ -66,8 +66,9 @@ func appendString(b []byte, s string) []byte {
 	return append(b, q...)
 }
 
-// retryAfter formats a Retry-After header value in whole seconds.
-func retryAfter(d time.Duration) string {
+// RetryAfter formats a Retry-After header value: whole seconds, at least 1
+// (0 would invite an immediate retry storm).
+func RetryAfter(d time.Duration) string {
 	s := int(d.Seconds())
 	if s < 1 {
 		s = 1

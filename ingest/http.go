@@ -61,7 +61,7 @@ func (s *Server) handleHTTP(ctx *fasthttp.RequestCtx, start time.Time) int {
 	v2 := string(ctx.Request.Header.Peek(HeaderProtocol)) == "2"
 	out := s.ingestBody(body, start)
 	if out.status == fasthttp.StatusServiceUnavailable {
-		ctx.Response.Header.Set("Retry-After", retryAfter(s.cfg.RetryAfter))
+		ctx.Response.Header.Set("Retry-After", RetryAfter(s.cfg.RetryAfter))
 	} else if !v2 {
 		out.status = fasthttp.StatusOK // seed phones resend anything but 200
 	}

@@ -95,7 +95,7 @@ func (s *Server) refuseConn(ctx *fasthttp.RequestCtx, err error) {
 // unavailable answers 503 with Retry-After: the phone keeps its data.
 func (s *Server) unavailable(ctx *fasthttp.RequestCtx, msg string) {
 	ctx.Error(msg, fasthttp.StatusServiceUnavailable) // resets the headers: set ours after
-	ctx.Response.Header.Set("Retry-After", retryAfter(s.cfg.RetryAfter))
+	ctx.Response.Header.Set("Retry-After", RetryAfter(s.cfg.RetryAfter))
 }
 
 // session is one phone's WebSocket: a reader goroutine (the upgrade handler)
