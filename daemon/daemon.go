@@ -121,8 +121,8 @@ func (d *Daemon) publicServer() *fasthttp.Server {
 		// own limit, which answers before reading the body (the phone sees a
 		// broken pipe and resends forever), only stops hostile sizes.
 		MaxRequestBodySize: ingest.BodyReadLimit(int(d.cfg.MaxFrameBytes)),
-		// Also the largest request head. Phones send a few hundred bytes of
-		// headers, and a WebSocket keeps this buffer for its whole life.
+		// Also the largest request head: phones send a few hundred bytes of
+		// headers, and a smaller pooled buffer suits a router.
 		ReadBufferSize: 2048,
 		ReadTimeout:    d.cfg.ReadTimeout,
 		WriteTimeout:   d.cfg.WriteTimeout,
