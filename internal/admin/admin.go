@@ -83,7 +83,9 @@ var pprofHandler = fasthttpadaptor.NewFastHTTPHandlerFunc(func(w http.ResponseWr
 	case "symbol":
 		pprof.Symbol(w, r)
 	case "cmdline":
-		pprof.Cmdline(w, r)
+		// The command line can hold secrets (an --admin-token or a
+		// --central-token), so it is never served.
+		http.Error(w, "cmdline is not served: the command line may hold tokens", http.StatusForbidden)
 	default:
 		pprof.Index(w, r)
 	}
