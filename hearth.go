@@ -41,6 +41,11 @@ type Message struct {
 	ReceivedAt time.Time       `json:"received_at"`
 	Via        string          `json:"via"`
 	Data       json.RawMessage `json:"data"`
+	// Synced tells that ReceivedAt is on central's clock: the edge had
+	// measured its offset to central when it received the message. When
+	// false, ReceivedAt is the receiver's own wall clock, which central
+	// corrects by the offset it measures from the batch's sent_at.
+	Synced bool `json:"synced,omitempty"`
 }
 
 // Size is the approximate number of bytes the message occupies in storage;
