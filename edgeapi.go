@@ -18,7 +18,20 @@ type BatchMessage struct {
 	ReceivedAt string          `json:"received_at"` // RFC 3339, the edge's clock
 	Via        string          `json:"via"`
 	Data       json.RawMessage `json:"data"`
+	// Synced: received_at is already on central's clock (the edge had
+	// measured its offset to central), so central does not shift it by
+	// the batch's offset. Absent or false: the edge's own clock.
+	Synced bool `json:"synced,omitempty"`
 }
+
+// Headers every forwarder request carries, so central can show each
+// edge's state in its console.
+const (
+	HeaderEdgeID            = "Hearth-Edge-Id"
+	HeaderEdgeVersion       = "Hearth-Edge-Version"
+	HeaderBacklogMessages   = "Hearth-Backlog-Messages"
+	HeaderBacklogOldestSecs = "Hearth-Backlog-Oldest-Seconds"
+)
 
 // Statuses of a BatchResult.
 const (
