@@ -24,10 +24,11 @@ type InvalidError struct {
 
 // Codes of InvalidError, used as metric labels.
 const (
-	CodeInvalid     = "invalid"
-	CodeUnknownType = "unknown_type"
-	CodeTooOld      = "too_old"
-	CodeFuture      = "future"
+	CodeInvalid       = "invalid"
+	CodeUnknownType   = "unknown_type"
+	CodeTooOld        = "too_old"
+	CodeFuture        = "future"
+	CodeChildMismatch = "child_mismatch" // a child_hash inside the data names another child
 )
 
 func (e *InvalidError) Error() string {

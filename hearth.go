@@ -46,6 +46,10 @@ type Message struct {
 	// false, ReceivedAt is the receiver's own wall clock, which central
 	// corrects by the offset it measures from the batch's sent_at.
 	Synced bool `json:"synced,omitempty"`
+	// Payload is Data's typed form when the message was checked in this
+	// process (Check); the store writes from it. Zero when only Data is
+	// known, as for a message read back from the outbox.
+	Payload Payload `json:"-"`
 }
 
 // Size is the approximate number of bytes the message occupies in storage;

@@ -154,12 +154,12 @@ func prepareMessage(bm *hearth.BatchMessage, w hearth.Window, shift, tolerance t
 	if err != nil {
 		return hearth.Message{}, invalid("received_at", fmt.Sprintf("%q is not an RFC 3339 time", clip(bm.ReceivedAt)))
 	}
-	canon, err := hearth.Validate(kind, bm.Data, w)
+	c, err := hearth.Check(kind, bm.Data, hearth.Rules{Mode: hearth.ModeStrict, Window: w})
 	if err != nil {
 		return hearth.Message{}, err
 	}
 	recv = CorrectReceivedAt(recv, shift, w.Now, tolerance)
-	return hearth.Message{ChildHash: bm.ChildHash, Kind: kind, ReceivedAt: recv.UTC(), Via: bm.Via, Data: canon}, nil
+	return hearth.Message{ChildHash: bm.ChildHash, Kind: kind, ReceivedAt: recv.UTC(), Via: bm.Via, Data: c.Data, Payload: c.Payload}, nil
 }
 
 func invalid(field, reason string) error {

@@ -120,12 +120,12 @@ func (s *Server) validateSections(body Body, out *httpOutcome, start time.Time) 
 			continue
 		}
 		kind := hearth.Kinds[i]
-		canon, err := hearth.Validate(kind, sec.Data, window)
+		c, err := hearth.Check(kind, sec.Data, hearth.Rules{Window: window, Child: body.ChildHash})
 		if err != nil {
 			out.sections[i].err, out.sections[i].reason = err.Error(), invalidReason(err)
 			continue
 		}
-		msgs = append(msgs, hearth.Message{ChildHash: body.ChildHash, Kind: kind, ReceivedAt: start.UTC(), Via: hearth.ViaHTTP, Data: canon})
+		msgs = append(msgs, hearth.Message{ChildHash: body.ChildHash, Kind: kind, ReceivedAt: start.UTC(), Via: hearth.ViaHTTP, Data: c.Data, Payload: c.Payload})
 		idx = append(idx, i)
 	}
 	return msgs, idx

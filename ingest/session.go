@@ -80,12 +80,12 @@ func (ss *session) data(id []byte, kind hearth.Kind, f Frame) *reply {
 	case f.Data == nil:
 		return ss.refuse(id, ReasonInvalid, `"data" is required and must be an object`)
 	}
-	canon, err := hearth.Validate(kind, f.Data, ss.srv.cfg.Window())
+	c, err := hearth.Check(kind, f.Data, hearth.Rules{Window: ss.srv.cfg.Window(), Child: ss.child})
 	if err != nil {
 		return ss.refuse(id, invalidReason(err), err.Error())
 	}
 	p := &pendingData{
-		msg:   hearth.Message{ChildHash: ss.child, Kind: kind, ReceivedAt: start.UTC(), Via: hearth.ViaWS, Data: canon},
+		msg:   hearth.Message{ChildHash: ss.child, Kind: kind, ReceivedAt: start.UTC(), Via: hearth.ViaWS, Data: c.Data, Payload: c.Payload},
 		id:    id,
 		start: start,
 	}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/guardianai/hearth"
@@ -110,10 +109,9 @@ type owners map[string]string // child hash → home id
 // parse checks and parses the payloads of msgs. It needs no database, so
 // engines call it before they begin the batch's transaction.
 func parse(msgs []hearth.Message, opts Options) *parsed {
-	w := opts.window()
 	p := &parsed{invalid: make([]Result, len(msgs))}
 	for i := range msgs {
-		if err := p.add(i, &msgs[i], w); err != nil {
+		if err := p.add(i, &msgs[i], opts); err != nil {
 			code := hearth.InvalidCode(err)
 			if code == "" {
 				code = hearth.CodeInvalid
@@ -198,79 +196,62 @@ func rejected(code, reason string) Result {
 	return Result{Status: StatusRejected, Code: code, Error: reason}
 }
 
-// add parses message i and appends its rows; nothing is appended when it
-// is invalid.
-func (p *parsed) add(i int, m *hearth.Message, w hearth.Window) error {
+// add takes message i's rows; nothing is taken when it is invalid.
+func (p *parsed) add(i int, m *hearth.Message, opts Options) error {
 	recv := micro(m.ReceivedAt)
 	if m.ReceivedAt.IsZero() {
-		recv = micro(w.Now)
+		recv = micro(opts.Now())
 	}
 	if y := recv.Year(); y < 1 || y > 9999 {
 		return &hearth.InvalidError{Code: hearth.CodeInvalid, Field: "received_at", Reason: fmt.Sprintf("year %d is out of range", y)}
 	}
-	switch m.Kind {
-	case hearth.KindScreenTime:
-		return p.addScreenTime(i, m, recv, w)
-	case hearth.KindLocation:
-		return p.addLocation(i, m, recv, w)
-	case hearth.KindSiteAccess:
-		return p.addSiteAccess(i, m, recv, w)
-	}
-	return &hearth.InvalidError{Code: hearth.CodeUnknownType, Field: "type", Reason: fmt.Sprintf("unknown message type %q", m.Kind)}
-}
-
-func (p *parsed) addScreenTime(i int, m *hearth.Message, recv time.Time, w hearth.Window) error {
-	st, err := hearth.ParseScreenTime(m.Data, w)
+	pl, err := payload(m, hearth.Window{Now: recv, MaxAge: opts.Retention, MaxFuture: opts.MaxFuture})
 	if err != nil {
 		return err
 	}
-	for app := range st.Apps {
-		if strings.IndexByte(app, 0) >= 0 {
-			return noNUL("app_wise_data", "app id")
-		}
+	switch {
+	case pl.ScreenTime != nil:
+		p.addScreenTime(i, m.ChildHash, pl.ScreenTime, recv)
+	case pl.Location != nil:
+		p.addLocation(i, m.ChildHash, pl.Location, recv)
+	case pl.SiteAccess != nil:
+		p.addSiteAccess(i, m.ChildHash, pl.SiteAccess, recv)
 	}
-	p.days = append(p.days, dayRow{dayKey{m.ChildHash, st.Date}, st.TotalSeconds, recv})
+	return nil
+}
+
+// payload returns the typed payload of m. A message checked by the caller
+// carries it; one that holds only Data (a tool, a test) is checked here
+// with the same rules, against its received_at.
+func payload(m *hearth.Message, w hearth.Window) (hearth.Payload, error) {
+	if m.Payload != (hearth.Payload{}) {
+		return m.Payload, nil
+	}
+	c, err := hearth.Check(m.Kind, m.Data, hearth.Rules{Mode: hearth.ModeStrict, Window: w})
+	return c.Payload, err
+}
+
+func (p *parsed) addScreenTime(i int, child string, st *hearth.ScreenTime, recv time.Time) {
+	p.days = append(p.days, dayRow{dayKey{child, st.Date}, st.TotalSeconds, recv})
 	p.dayOf = append(p.dayOf, i)
 	for app, hours := range st.Apps {
 		for hour, secs := range hours {
-			p.hours = append(p.hours, hourRow{hourKey{m.ChildHash, st.Date, app, hour}, secs, recv})
+			p.hours = append(p.hours, hourRow{hourKey{child, st.Date, app, hour}, secs, recv})
 			p.hourOf = append(p.hourOf, i)
 		}
 	}
-	return nil
 }
 
-func (p *parsed) addLocation(i int, m *hearth.Message, recv time.Time, w hearth.Window) error {
-	loc, err := hearth.ParseLocation(m.Data, w)
-	if err != nil {
-		return err
-	}
-	p.locs = append(p.locs, locRow{tsKey{m.ChildHash, micro(loc.Timestamp)}, loc.Latitude, loc.Longitude, recv})
+func (p *parsed) addLocation(i int, child string, loc *hearth.Location, recv time.Time) {
+	p.locs = append(p.locs, locRow{tsKey{child, micro(loc.Timestamp)}, loc.Latitude, loc.Longitude, recv})
 	p.locOf = append(p.locOf, i)
-	return nil
 }
 
-func (p *parsed) addSiteAccess(i int, m *hearth.Message, recv time.Time, w hearth.Window) error {
-	sa, err := hearth.ParseSiteAccess(m.Data, w)
-	if err != nil {
-		return err
-	}
-	for k, v := range sa.Logs {
-		if strings.IndexByte(v.URL, 0) >= 0 {
-			return noNUL(fmt.Sprintf("logs[%d].url", k), "url")
-		}
-	}
+func (p *parsed) addSiteAccess(i int, child string, sa *hearth.SiteAccess, recv time.Time) {
 	for _, v := range sa.Logs {
-		p.sites = append(p.sites, siteRow{siteKey{tsKey{m.ChildHash, micro(v.Timestamp)}, v.URL}, v.Accessed, recv})
+		p.sites = append(p.sites, siteRow{siteKey{tsKey{child, micro(v.Timestamp)}, v.URL}, v.Accessed, recv})
 		p.siteOf = append(p.siteOf, i)
 	}
-	return nil
-}
-
-// noNUL refuses a NUL character, which PostgreSQL text cannot hold (and
-// which no real app id or URL contains).
-func noNUL(field, what string) error {
-	return &hearth.InvalidError{Code: hearth.CodeInvalid, Field: field, Reason: what + " must not contain a NUL character"}
 }
 
 // putNewer stores r under k unless the row there already wins over it.

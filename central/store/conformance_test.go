@@ -307,10 +307,14 @@ func TestPruneDay_KeepsAcceptedDays(t *testing.T) {
 		first := pruneDay(now.Add(-w.MaxAge))
 		prev, _ := time.Parse(hearth.DateLayout, first)
 		prev = prev.Add(-24 * time.Hour)
-		if _, err := hearth.ParseScreenTime(mustJSON(map[string]any{"date": first, "total_screen_time": 1}), w); err != nil {
+		day := func(d string) error {
+			_, err := hearth.Check(hearth.KindScreenTime, mustJSON(map[string]any{"date": d, "total_screen_time": 1, "app_wise_data": map[string]any{}}), hearth.Rules{Mode: hearth.ModeStrict, Window: w})
+			return err
+		}
+		if err := day(first); err != nil {
 			t.Errorf("now %s: first kept day %s is refused by Apply: %v", now, first, err)
 		}
-		if _, err := hearth.ParseScreenTime(mustJSON(map[string]any{"date": prev.Format(hearth.DateLayout), "total_screen_time": 1}), w); err == nil {
+		if err := day(prev.Format(hearth.DateLayout)); err == nil {
 			t.Errorf("now %s: pruned day %s is still accepted by Apply", now, prev.Format(hearth.DateLayout))
 		}
 	}

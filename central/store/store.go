@@ -155,9 +155,6 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-func (o Options) window() hearth.Window {
-	return hearth.Window{Now: o.Now(), MaxAge: o.Retention, MaxFuture: o.MaxFuture}
-}
 
 // Open opens the database named by dsn with default Options and applies
 // pending migrations. See OpenWith.
