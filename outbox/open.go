@@ -187,7 +187,7 @@ func load(tx *bolt.Tx, wasEmpty bool) (st state, ok bool, err error) {
 }
 
 // initialize creates what is missing, migrates an older format and
-// recounts the counters.
+// recounts the counters when they cannot be trusted.
 func initialize(tx *bolt.Tx) (state, error) {
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 	if err != nil {
@@ -198,10 +198,23 @@ func initialize(tx *bolt.Tx) (state, error) {
 			return state{}, err
 		}
 	}
-	// Format 1 is the first: nothing older to convert, only counters to set.
-	st := recount(tx)
-	if _, err := st.put(meta, nil); err != nil {
+	// No format changed a stored record: format 1's records are read as
+	// they are (see FormatVersion). Its counters, when they agree with the
+	// queue, are kept, so migrating a large file reads no record; a file
+	// without a format (older, or new) is always recounted.
+	_, versioned, err := getU64(meta, keyFormat)
+	if err != nil {
 		return state{}, err
+	}
+	st, ok, err := loadState(tx)
+	if err != nil {
+		return state{}, err
+	}
+	if !ok || !versioned {
+		st = recount(tx)
+		if _, err := st.put(meta, nil); err != nil {
+			return state{}, err
+		}
 	}
 	return st, meta.Put(keyFormat, seqKey(FormatVersion))
 }

@@ -20,7 +20,11 @@ import (
 
 // FormatVersion is the version of the file layout this build writes. Files
 // of an older version are migrated on Open; newer ones are refused.
-const FormatVersion = 1
+//
+// Format 2 stores records of version 2 (with flags: Synced). Format 1
+// files hold version 1 records, which this build still reads, so their
+// migration only rewrites the format number.
+const FormatVersion = 2
 
 // ErrNewerFormat is returned by Open for a file written by a newer build.
 // The file is left untouched: run the newer build, or move the file away.
@@ -136,6 +140,9 @@ type Stats struct {
 	DeadLetters      int64
 	FileBytes        int64 // size of the database file
 	Commits          uint64
+	// OldestSynced tells that OldestReceivedAt is on central's clock
+	// (hearth.Message.Synced), so its age must be taken on that clock too.
+	OldestSynced bool
 }
 
 // Open opens or creates the outbox file at path. A file that is corrupt is

@@ -71,6 +71,27 @@ func TestOutbox_Append_ReadDelete(t *testing.T) {
 	}
 }
 
+// Ensure that Stats tells which clock the oldest message's receive time is
+// on, so that its age is taken on the same clock.
+func TestOutbox_Stats_OldestSynced(t *testing.T) {
+	o := mustOpen(t, tempPath(t), Options{})
+	synced := msg(0)
+	synced.Synced = true
+	seqs, err := o.Append(context.Background(), []hearth.Message{synced, msg(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := o.Stats(); !s.OldestSynced || !s.OldestReceivedAt.Equal(synced.ReceivedAt) {
+		t.Fatalf("stats = %+v, want the synced head", s)
+	}
+	if err := o.Delete(seqs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if s := o.Stats(); s.OldestSynced || !s.OldestReceivedAt.Equal(msg(1).ReceivedAt) {
+		t.Fatalf("stats = %+v, want the unsynced head", s)
+	}
+}
+
 // Ensure that Append of nothing commits nothing.
 func TestOutbox_Append_Empty(t *testing.T) {
 	o := mustOpen(t, tempPath(t), Options{})
@@ -409,7 +430,7 @@ func TestOpen_NewerFormat(t *testing.T) {
 	if !errors.Is(err, ErrNewerFormat) {
 		t.Fatalf("Open = %v, %v; want ErrNewerFormat", o, err)
 	}
-	if !strings.Contains(err.Error(), "format 2") {
+	if !strings.Contains(err.Error(), fmt.Sprintf("format %d", FormatVersion+1)) {
 		t.Fatalf("error does not name the format: %v", err)
 	}
 	after, _ := os.ReadFile(path)
@@ -450,6 +471,75 @@ func TestOpen_MigrateUnversioned(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Ensure that a format 1 file (version 1 records, counters set) opens
+// with the right counters, yields its records as not synced, takes new synced
+// records beside them, and is format 2 afterwards.
+func TestOpen_MigrateFormat1(t *testing.T) {
+	path := tempPath(t)
+	old := msgs(0, 3)
+	withBolt(t, path, func(tx *bolt.Tx) error {
+		return writeFormat1(tx, old)
+	})
+	o := mustOpen(t, path, Options{})
+	if s := o.Stats(); s.Depth != 3 || s.Bytes != sizeOf(old) || !s.OldestReceivedAt.Equal(old[0].ReceivedAt) || s.OldestSynced {
+		t.Fatalf("stats = %+v", s)
+	}
+	synced := msg(3)
+	synced.Synced = true
+	if _, err := o.Append(context.Background(), []hearth.Message{synced}); err != nil {
+		t.Fatal(err)
+	}
+	recs := mustRead(t, o, 10)
+	if len(recs) != 4 {
+		t.Fatalf("read %d records, want 4", len(recs))
+	}
+	for i, r := range recs[:3] {
+		assertMsg(t, r.Msg, old[i])
+		if r.Msg.Synced {
+			t.Fatalf("version 1 record %d read as synced", r.Seq)
+		}
+	}
+	if assertMsg(t, recs[3].Msg, synced); !recs[3].Msg.Synced {
+		t.Fatal("the synced flag was lost")
+	}
+	mustClose(t, o)
+	withBolt(t, path, func(tx *bolt.Tx) error {
+		if v, _, _ := getU64(tx.Bucket(bucketMeta), keyFormat); v != FormatVersion {
+			t.Errorf("format after migration = %d", v)
+		}
+		return nil
+	})
+}
+
+// writeFormat1 lays out a format 1 file holding msgs as version 1 records,
+// as a build of format 1 left it.
+func writeFormat1(tx *bolt.Tx, msgs []hearth.Message) error {
+	pending, err := tx.CreateBucket(bucketPending)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucket(bucketDead); err != nil {
+		return err
+	}
+	for i, m := range msgs {
+		if err := pending.Put(seqKey(uint64(i+1)), recordV1Of(m)); err != nil {
+			return err
+		}
+	}
+	if err := pending.SetSequence(uint64(len(msgs))); err != nil {
+		return err
+	}
+	meta, err := tx.CreateBucket(bucketMeta)
+	if err != nil {
+		return err
+	}
+	st := state{depth: int64(len(msgs)), bytes: sizeOf(msgs)}
+	if _, err := st.put(meta, nil); err != nil {
+		return err
+	}
+	return meta.Put(keyFormat, seqKey(1))
 }
 
 // Ensure that a second Open of a file in use fails with ErrLocked within

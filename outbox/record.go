@@ -10,14 +10,27 @@ import (
 	"github.com/guardianai/hearth"
 )
 
-// recordV1 is the first byte of every stored pending record. Layout:
+// recordV2 is the first byte of every pending record this build stores.
+// Layout:
 //
-//	version(1) | uvarint len, child_hash | uvarint len, kind | uvarint len, via |
-//	varint unix seconds, uvarint nanoseconds (received_at) | uvarint len, data |
-//	crc32c(4, big-endian) over everything before it
+//	version(1) | flags(1) | uvarint len, child_hash | uvarint len, kind |
+//	uvarint len, via | varint unix seconds, uvarint nanoseconds (received_at) |
+//	uvarint len, data | crc32c(4, big-endian) over everything before it
 //
 // The CRC catches bit rot inside values, which bbolt itself does not checksum.
-const recordV1 = 1
+// recordV1 is the same without the flags byte: files of format 1 hold it,
+// and it is still read (as not synced), so a migration rewrites no record.
+const (
+	recordV1 = 1
+	recordV2 = 2
+)
+
+// Flags of a version 2 record. Any other bit makes the record undecodable:
+// a bit this build does not know could change what the record means.
+const (
+	flagSynced = 1 << 0 // received_at is on central's clock (hearth.Message.Synced)
+	knownFlags = flagSynced
+)
 
 // deadV1 is the first byte of a stored dead letter. Layout:
 //
@@ -26,8 +39,8 @@ const recordV1 = 1
 const deadV1 = 1
 
 // maxRecordHeader bounds the bytes a record adds to its fields: version,
-// four length varints, two time varints and the CRC.
-const maxRecordHeader = 1 + 4*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64 + 4
+// flags, four length varints, two time varints and the CRC.
+const maxRecordHeader = 2 + 4*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64 + 4
 
 // sizeOverhead is the constant part of hearth.Message.Size.
 const sizeOverhead = 64
@@ -37,10 +50,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // errBadRecord marks a stored value that cannot be decoded.
 var errBadRecord = errors.New("undecodable record")
 
-// appendRecord appends the stored form of m to dst.
+// appendRecord appends the stored form of m to dst (always version 2).
 func appendRecord(dst []byte, m *hearth.Message) []byte {
 	start := len(dst)
-	dst = append(dst, recordV1)
+	var flags byte
+	if m.Synced {
+		flags |= flagSynced
+	}
+	dst = append(dst, recordV2, flags)
 	dst = appendString(dst, m.ChildHash)
 	dst = appendString(dst, string(m.Kind))
 	dst = appendString(dst, m.Via)
@@ -65,6 +82,7 @@ func appendTime(dst []byte, t time.Time) []byte {
 type recordView struct {
 	childHash, kind, via, data []byte
 	receivedAt                 time.Time
+	synced                     bool
 }
 
 // size is hearth.Message.Size of the record, the unit of the byte quota.
@@ -72,20 +90,29 @@ func (r *recordView) size() int64 {
 	return int64(len(r.childHash) + len(r.kind) + len(r.via) + len(r.data) + sizeOverhead)
 }
 
-// parseRecord checks and splits a stored record without copying it.
+// parseRecord checks and splits a stored record (version 1 or 2) without
+// copying it.
 func parseRecord(v []byte) (recordView, error) {
 	var r recordView
 	if len(v) < 1+4 {
 		return r, fmt.Errorf("%w: %d bytes", errBadRecord, len(v))
 	}
-	if v[0] != recordV1 {
+	if v[0] != recordV1 && v[0] != recordV2 {
 		return r, fmt.Errorf("%w: unknown record version %d", errBadRecord, v[0])
 	}
 	body, sum := v[:len(v)-4], binary.BigEndian.Uint32(v[len(v)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
 		return r, fmt.Errorf("%w: checksum mismatch", errBadRecord)
 	}
-	p := parser{b: body[1:]}
+	fields := body[1:]
+	if v[0] == recordV2 {
+		if len(fields) == 0 || fields[0]&^knownFlags != 0 {
+			return r, fmt.Errorf("%w: missing or unknown record flags", errBadRecord)
+		}
+		r.synced = fields[0]&flagSynced != 0
+		fields = fields[1:]
+	}
+	p := parser{b: fields}
 	r.childHash = p.bytes()
 	r.kind = p.bytes()
 	r.via = p.bytes()
@@ -109,6 +136,7 @@ func decodeRecord(v []byte) (hearth.Message, error) {
 		ReceivedAt: r.receivedAt,
 		Via:        internVia(r.via),
 		Data:       append([]byte(nil), r.data...),
+		Synced:     r.synced,
 	}, nil
 }
 

@@ -2,7 +2,9 @@ package outbox
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"testing"
 	"time"
 
@@ -11,8 +13,11 @@ import (
 
 // Ensure that records round-trip every field, including odd times.
 func TestRecord_RoundTrip(t *testing.T) {
+	synced := msg(2)
+	synced.Synced = true
 	for _, m := range []hearth.Message{
 		msg(1),
+		synced,
 		{},
 		{ChildHash: "c", Kind: "future_kind", Via: "carrier-pigeon", ReceivedAt: time.Date(1969, 7, 20, 20, 17, 0, 999999999, time.UTC), Data: []byte(`{}`)},
 		{ReceivedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("CET", 3600)), Data: bytes.Repeat([]byte("x"), 70000)},
@@ -22,13 +27,41 @@ func TestRecord_RoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("decode %+v: %v", m, err)
 		}
-		if got.ChildHash != m.ChildHash || got.Kind != m.Kind || got.Via != m.Via || !got.ReceivedAt.Equal(m.ReceivedAt) || !bytes.Equal(got.Data, m.Data) {
+		if got.ChildHash != m.ChildHash || got.Kind != m.Kind || got.Via != m.Via || !got.ReceivedAt.Equal(m.ReceivedAt) ||
+			!bytes.Equal(got.Data, m.Data) || got.Synced != m.Synced {
 			t.Fatalf("round trip: got %+v, want %+v", got, m)
 		}
 		if recordSize(v) != int64(m.Size()) {
 			t.Fatalf("recordSize = %d, want %d", recordSize(v), m.Size())
 		}
 	}
+}
+
+// Ensure that version 1 records (format 1 files) still decode, as not
+// synced, with the same quota size.
+func TestRecord_V1(t *testing.T) {
+	m := msg(5)
+	v := recordV1Of(m)
+	got, err := decodeRecord(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertMsg(t, got, m)
+	if got.Synced {
+		t.Fatal("a version 1 record decoded as synced")
+	}
+	if recordSize(v) != int64(m.Size()) {
+		t.Fatalf("recordSize = %d, want %d", recordSize(v), m.Size())
+	}
+}
+
+// recordV1Of is the version 1 record of m, as format 1 builds stored it:
+// the version 2 record without its flags byte.
+func recordV1Of(m hearth.Message) []byte {
+	m.Synced = false
+	v2 := appendRecord(nil, &m)
+	v := append([]byte{recordV1}, v2[2:len(v2)-4]...)
+	return binary.BigEndian.AppendUint32(v, crc32.Checksum(v, castagnoli))
 }
 
 // Ensure that damaged records are refused with errBadRecord, never decoded
@@ -40,13 +73,17 @@ func TestRecord_Bad(t *testing.T) {
 	flip[5] ^= 0x20
 	version := bytes.Clone(good)
 	version[0] = 9
+	flags := withCRC(append([]byte{recordV2, 0x80}, good[2:len(good)-4]...))
+	noFlags := withCRC([]byte{recordV2})
 	for name, v := range map[string][]byte{
-		"empty":     nil,
-		"short":     good[:3],
-		"truncated": good[:len(good)-1],
-		"bit flip":  flip,
-		"version":   version,
-		"trailing":  append(bytes.Clone(good), 0),
+		"unknown flag":  flags,
+		"no flags byte": noFlags,
+		"empty":         nil,
+		"short":         good[:3],
+		"truncated":     good[:len(good)-1],
+		"bit flip":      flip,
+		"version":       version,
+		"trailing":      append(bytes.Clone(good), 0),
 	} {
 		if _, err := decodeRecord(v); !errors.Is(err, errBadRecord) {
 			t.Errorf("%s: err = %v, want errBadRecord", name, err)
@@ -55,6 +92,10 @@ func TestRecord_Bad(t *testing.T) {
 			t.Errorf("%s: recordSize = %d", name, recordSize(v))
 		}
 	}
+}
+
+func withCRC(v []byte) []byte {
+	return binary.BigEndian.AppendUint32(v, crc32.Checksum(v, castagnoli))
 }
 
 // Ensure that a dead letter keeps its reason, time and record, and keeps an
@@ -76,13 +117,19 @@ func TestRecord_Dead(t *testing.T) {
 }
 
 // FuzzDecodeRecord checks that decoding never panics and that whatever
-// decodes re-encodes to the same bytes.
+// decodes re-encodes to the same bytes (a version 1 record to its version 1
+// form: there is exactly one encoding of each message in each version).
 func FuzzDecodeRecord(f *testing.F) {
 	for i := 0; i < 3; i++ {
 		m := msg(i)
 		f.Add(appendRecord(nil, &m))
+		f.Add(recordV1Of(m))
+		m.Synced = true
+		f.Add(appendRecord(nil, &m))
 	}
 	f.Add([]byte{recordV1, 0xff, 0xff})
+	f.Add([]byte{recordV2, 0xff, 0xff})
+	f.Add(withCRC([]byte{recordV2, 0x02}))
 	f.Fuzz(func(t *testing.T, v []byte) {
 		_ = recordSize(v)
 		_, _ = decodeDead(1, v)
@@ -90,7 +137,14 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if again := appendRecord(nil, &m); !bytes.Equal(again, v) {
+		again := appendRecord(nil, &m)
+		if v[0] == recordV1 {
+			if m.Synced {
+				t.Fatalf("version 1 record %x decoded as synced", v)
+			}
+			again = recordV1Of(m)
+		}
+		if !bytes.Equal(again, v) {
 			t.Fatalf("re-encoded %x, stored %x", again, v)
 		}
 	})

@@ -14,6 +14,7 @@ import (
 type state struct {
 	depth, bytes, dead int64
 	oldest             time.Time
+	oldestSynced       bool // oldest is on central's clock
 }
 
 // heal clamps counters that a record of unknown size could have pushed off.
@@ -57,7 +58,8 @@ func loadState(tx *bolt.Tx) (s state, ok bool, err error) {
 		}
 		vals[i] = int64(v)
 	}
-	s = state{depth: vals[0], bytes: vals[1], dead: vals[2], oldest: headTime(pending)}
+	s = state{depth: vals[0], bytes: vals[1], dead: vals[2]}
+	s.oldest, s.oldestSynced = headTime(pending)
 	head, _ := pending.Cursor().First()
 	if s.depth < 0 || s.bytes < 0 || s.dead < 0 || (s.depth == 0) != (head == nil) {
 		return s, false, nil
@@ -78,7 +80,7 @@ func recount(tx *bolt.Tx) state {
 		s.dead++
 		return nil
 	})
-	s.oldest = headTime(tx.Bucket(bucketPending))
+	s.oldest, s.oldestSynced = headTime(tx.Bucket(bucketPending))
 	return s
 }
 

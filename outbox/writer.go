@@ -301,7 +301,7 @@ func (o *Outbox) apply(tx *bolt.Tx, st *state, batch []*request) error {
 		return errNothingToCommit // all refused or no-ops: spare the fsync
 	}
 	if t.headMoved {
-		st.oldest = headTime(t.pending)
+		st.oldest, st.oldestSynced = headTime(t.pending)
 	}
 	st.heal()
 	var err error
@@ -391,18 +391,18 @@ func (t *txn) deadLetter(items []deadItem) (moved int, refused, err error) {
 	return moved, refused, nil
 }
 
-// headTime is the receive time of the oldest pending record; zero when
-// there is none or it does not decode.
-func headTime(pending *bolt.Bucket) time.Time {
+// headTime is the receive time of the oldest pending record and whether
+// it is on central's clock; zero when there is none or it does not decode.
+func headTime(pending *bolt.Bucket) (time.Time, bool) {
 	_, v := pending.Cursor().First()
 	if v == nil {
-		return time.Time{}
+		return time.Time{}, false
 	}
 	r, err := parseRecord(v)
 	if err != nil {
-		return time.Time{}
+		return time.Time{}, false
 	}
-	return r.receivedAt
+	return r.receivedAt, r.synced
 }
 
 // publish copies the writer's counters to what Stats returns.
@@ -416,6 +416,7 @@ func (o *Outbox) publish() {
 		Depth:            o.state.depth,
 		Bytes:            o.state.bytes,
 		OldestReceivedAt: o.state.oldest,
+		OldestSynced:     o.state.oldestSynced,
 		DeadLetters:      o.state.dead,
 		FileBytes:        size,
 		Commits:          o.commits,
