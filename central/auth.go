@@ -45,6 +45,21 @@ func (s *Server) isAdmin(tok string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
+// recordClock keeps what a batch told of the edge's clock: its offset, or
+// a flag (metric hearth_central_edge_clock_unknown) when sent_at was too
+// far off to measure one.
+func (s *Server) recordClock(ctx context.Context, home store.Home, clock EdgeClock) {
+	if !clock.Known {
+		s.metrics.clockUnknown.WithLabelValues(home.ID).Set(1)
+		if ok, held := s.warn.Allow(10 * time.Second); ok {
+			s.log.Warn("edge clock is too far off to measure; its batches are taken as received now", "home", home.ID, "similar_held_back", held)
+		}
+		return
+	}
+	s.metrics.clockUnknown.WithLabelValues(home.ID).Set(0)
+	s.recordOffset(ctx, home, clock.Offset, clock.Now)
+}
+
 // recordOffset keeps the home's clock offset and last-seen time. It writes
 // only when the offset moved by a second or the record is a minute old, so
 // a busy edge does not cost a write transaction per batch. A failure is

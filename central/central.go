@@ -101,6 +101,7 @@ func (s *Server) ingestConfig() ingest.Config {
 	c.RetryAfter = s.cfg.RetryAfter
 	c.StoreTimeout = s.cfg.StoreTimeout
 	c.Window = func() hearth.Window { return s.window(time.Now()) }
+	c.Clock = func() (time.Time, bool) { return time.Now().UTC(), true } // central's own clock
 	c.ConnectionLabel = "hearth-central"
 	return c
 }

@@ -33,16 +33,16 @@ func (s *Server) handleBatch(ctx *fasthttp.RequestCtx, now time.Time) string {
 	}
 	dbctx, cancel := s.dbContext()
 	defer cancel()
-	offset := batch.SentAt.Sub(now)
-	results, err := s.applyBatch(dbctx, home.ID, batch, ClockShift(batch.SentAt, now, s.cfg.ClockTolerance), now)
+	clock := MeasureEdgeClock(batch.SentAt, now, s.cfg.ClockTolerance)
+	results, err := s.applyBatch(dbctx, home.ID, batch, clock)
 	if err != nil {
 		return s.storeFailed(ctx, "apply batch", home, err)
 	}
-	s.recordOffset(dbctx, home, offset, now)
+	s.recordClock(dbctx, home, clock)
 	s.countResults(results)
 	writeJSON(ctx, fasthttp.StatusOK, hearth.BatchReply{Results: WireResults(batch.Messages, results)})
 	s.log.Debug("batch applied", "home", home.ID, "edge", clip(batch.EdgeID), "messages", len(results),
-		"offset", offset.Round(time.Millisecond), "took", time.Since(now).Round(time.Microsecond))
+		"offset", clock.Offset.Round(time.Millisecond), "took", time.Since(now).Round(time.Microsecond))
 	return BatchOK
 }
 
@@ -85,8 +85,8 @@ func (s *Server) storeFailed(ctx *fasthttp.RequestCtx, op string, home store.Hom
 // applyBatch checks every message, upserts the good ones for home in one
 // transaction and returns one result per message, in order. An error means
 // nothing was stored.
-func (s *Server) applyBatch(ctx context.Context, home string, b Batch, shift time.Duration, now time.Time) ([]store.Result, error) {
-	msgs, idx, results := PrepareMessages(b.Messages, s.window(now), shift, s.cfg.ClockTolerance)
+func (s *Server) applyBatch(ctx context.Context, home string, b Batch, clock EdgeClock) ([]store.Result, error) {
+	msgs, idx, results := PrepareMessages(b.Messages, clock, s.cfg.Retention())
 	if len(msgs) > 0 {
 		t := time.Now()
 		applied, err := s.store.Apply(ctx, home, msgs)
@@ -116,16 +116,19 @@ func WireResults(ms []hearth.BatchMessage, results []store.Result) []hearth.Batc
 	return out
 }
 
-// PrepareMessages checks batch messages against window w and maps their
-// received_at to central's clock (see ClockShift and CorrectReceivedAt). It
-// returns the messages to apply, the index in ms of each, and one Result per
-// message of ms: the rejections filled in, the rest left for the store.
-func PrepareMessages(ms []hearth.BatchMessage, w hearth.Window, shift, tolerance time.Duration) ([]hearth.Message, []int, []store.Result) {
+// PrepareMessages checks batch messages with the domain's rules and maps
+// their received_at to central's clock. Each message is judged against
+// its own received_at (so nothing ages into rejection while it waits at
+// the edge; the prune removes old rows later) in ModeStrict: an edge
+// forwards only the canonical form. It returns the messages to apply, the
+// index in ms of each, and one Result per message of ms: the rejections
+// filled in, the rest left for the store.
+func PrepareMessages(ms []hearth.BatchMessage, clock EdgeClock, retention time.Duration) ([]hearth.Message, []int, []store.Result) {
 	results := make([]store.Result, len(ms))
 	msgs := make([]hearth.Message, 0, len(ms))
 	idx := make([]int, 0, len(ms))
 	for i := range ms {
-		m, err := prepareMessage(&ms[i], w, shift, tolerance)
+		m, err := prepareMessage(&ms[i], clock, retention)
 		if err != nil {
 			results[i] = rejection(err)
 			continue
@@ -136,11 +139,13 @@ func PrepareMessages(ms []hearth.BatchMessage, w hearth.Window, shift, tolerance
 	return msgs, idx, results
 }
 
-func prepareMessage(bm *hearth.BatchMessage, w hearth.Window, shift, tolerance time.Duration) (hearth.Message, error) {
+func prepareMessage(bm *hearth.BatchMessage, clock EdgeClock, retention time.Duration) (hearth.Message, error) {
 	kind := hearth.Kind(bm.Type)
 	switch {
 	case bm.ChildHash == "":
 		return hearth.Message{}, invalid("child_hash", "is required")
+	case hearth.CheckChildHash(bm.ChildHash) != nil:
+		return hearth.Message{}, invalid("child_hash", hearth.CheckChildHash(bm.ChildHash).Error())
 	case bm.Type == "":
 		return hearth.Message{}, invalid("type", "is required")
 	case !kind.Valid():
@@ -154,12 +159,13 @@ func prepareMessage(bm *hearth.BatchMessage, w hearth.Window, shift, tolerance t
 	if err != nil {
 		return hearth.Message{}, invalid("received_at", fmt.Sprintf("%q is not an RFC 3339 time", clip(bm.ReceivedAt)))
 	}
+	recv = clock.ReceivedAt(recv, bm.Synced).UTC()
+	w := hearth.Window{Now: recv, MaxAge: retention, MaxFuture: hearth.DefaultMaxFuture}
 	c, err := hearth.Check(kind, bm.Data, hearth.Rules{Mode: hearth.ModeStrict, Window: w})
 	if err != nil {
 		return hearth.Message{}, err
 	}
-	recv = CorrectReceivedAt(recv, shift, w.Now, tolerance)
-	return hearth.Message{ChildHash: bm.ChildHash, Kind: kind, ReceivedAt: recv.UTC(), Via: bm.Via, Data: c.Data, Payload: c.Payload}, nil
+	return hearth.Message{ChildHash: bm.ChildHash, Kind: kind, ReceivedAt: recv, Synced: true, Via: bm.Via, Data: c.Data, Payload: c.Payload}, nil
 }
 
 func invalid(field, reason string) error {

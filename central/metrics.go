@@ -26,6 +26,7 @@ type metrics struct {
 	messages     *prometheus.CounterVec
 	applySeconds prometheus.Histogram
 	clockOffset  *prometheus.GaugeVec
+	clockUnknown *prometheus.GaugeVec
 	pruned       prometheus.Counter
 	pruneErrors  prometheus.Counter
 	reads        *prometheus.CounterVec
@@ -50,6 +51,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		clockOffset: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hearth_central_edge_clock_offset_seconds",
 			Help: "Edge clock minus central clock at the home's last batch.",
+		}, []string{"home"}),
+		clockUnknown: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hearth_central_edge_clock_unknown",
+			Help: "1 when the home's last batch had a sent_at too far off to measure the edge's clock (its times were taken as central's now).",
 		}, []string{"home"}),
 		pruned: f.NewCounter(prometheus.CounterOpts{
 			Name: "hearth_central_pruned_rows_total",

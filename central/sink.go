@@ -28,22 +28,26 @@ type Sink struct {
 	wg     sync.WaitGroup
 }
 
-// sinkRequest is one Store call waiting for its group's transaction.
+// sinkRequest is one StoreEach call waiting for its group's transaction.
 type sinkRequest struct {
 	msgs []hearth.Message
-	done func(error)
+	done func([]error)
 }
 
 // maxGroupMessages bounds one group's transaction.
 const maxGroupMessages = 2000
 
-var _ ingest.AsyncSink = (*Sink)(nil)
+// queueLength bounds the calls waiting for a transaction; beyond it a
+// phone is told to retry later at once instead of holding its session.
+const queueLength = 1024
+
+var _ ingest.MessageSink = (*Sink)(nil)
 
 // NewSink starts a Sink over db with workers concurrent transactions (1
 // suits SQLite's single writer; PostgreSQL takes several), each bounded by
 // timeout. Close stops it.
 func NewSink(db store.Store, workers int, timeout time.Duration) *Sink {
-	s := &Sink{db: db, timeout: timeout, reqs: make(chan *sinkRequest, 1024)}
+	s := &Sink{db: db, timeout: timeout, reqs: make(chan *sinkRequest, queueLength)}
 	for range max(1, workers) {
 		s.wg.Add(1)
 		go s.run()
@@ -51,30 +55,37 @@ func NewSink(db store.Store, workers int, timeout time.Duration) *Sink {
 	return s
 }
 
-// Store implements ingest.Sink. The ingest package sends a message's ack
-// or refusal from the error: a rejected message becomes an error it
-// understands (SinkError). The messages of one call that were stored stay
-// stored even when another is refused; a resend of them changes nothing.
-func (s *Sink) Store(ctx context.Context, msgs []hearth.Message) error {
-	res := make(chan error, 1)
-	s.StoreAsync(msgs, func(err error) { res <- err })
-	select {
-	case err := <-res:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", hearth.ErrUnavailable, ctx.Err())
-	}
+// StoreAsync implements ingest.Sink: done gets the first refusal among
+// msgs, nil when all were stored.
+func (s *Sink) StoreAsync(msgs []hearth.Message, done func(error)) {
+	s.StoreEach(msgs, func(errs []error) { done(errors.Join(errs...)) })
 }
 
-// StoreAsync implements ingest.AsyncSink; done runs on a worker goroutine.
-func (s *Sink) StoreAsync(msgs []hearth.Message, done func(error)) {
+// StoreEach implements ingest.MessageSink: each message is stored or
+// refused on its own (an unknown child, data the store refuses), in one
+// transaction with whatever other sessions are waiting. It never blocks:
+// with the queue full or the sink closed every message is answered
+// hearth.ErrUnavailable at once. done runs on a worker goroutine.
+func (s *Sink) StoreEach(msgs []hearth.Message, done func([]error)) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		done(fmt.Errorf("%w: central is shutting down", hearth.ErrUnavailable))
+		done(repeat(fmt.Errorf("%w: central is shutting down", hearth.ErrUnavailable), len(msgs)))
 		return
 	}
-	s.reqs <- &sinkRequest{msgs: msgs, done: done}
+	select {
+	case s.reqs <- &sinkRequest{msgs: msgs, done: done}:
+	default:
+		done(repeat(fmt.Errorf("%w: central is busy", hearth.ErrUnavailable), len(msgs)))
+	}
+}
+
+func repeat(err error, n int) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }
 
 // Close applies what is queued and stops the workers; later calls are
@@ -132,32 +143,35 @@ func (s *Sink) apply(group []*sinkRequest) {
 	}
 	for _, r := range group {
 		if err != nil {
-			r.done(err)
+			r.done(repeat(err, len(r.msgs)))
 			continue
 		}
-		r.done(SinkError(results[:len(r.msgs)]))
+		r.done(ResultErrors(results[:len(r.msgs)]))
 		results = results[len(r.msgs):]
 	}
 }
 
-// SinkError maps the first rejected Result to the error the ingest package
-// answers with: hearth.ErrUnknownChild for an unknown or foreign child, a
-// *hearth.InvalidError carrying the code and reason otherwise; nil when
-// every message was stored.
-func SinkError(results []store.Result) error {
-	for _, r := range results {
-		if r.Status == store.StatusOK {
-			continue
-		}
-		switch r.Code {
-		case store.CodeUnknownChild, store.CodeForeignChild:
-			return fmt.Errorf("%w: %s", hearth.ErrUnknownChild, r.Error)
-		case "":
-			return &hearth.InvalidError{Code: hearth.CodeInvalid, Reason: r.Error}
-		}
-		return &hearth.InvalidError{Code: r.Code, Reason: r.Error}
+// ResultErrors maps each Result to the error the ingest package answers
+// with: nil when stored, hearth.ErrUnknownChild for an unknown or foreign
+// child, a *hearth.InvalidError carrying the code and reason otherwise.
+func ResultErrors(results []store.Result) []error {
+	errs := make([]error, len(results))
+	for i, r := range results {
+		errs[i] = resultError(r)
 	}
-	return nil
+	return errs
+}
+
+func resultError(r store.Result) error {
+	switch {
+	case r.Status == store.StatusOK:
+		return nil
+	case r.Code == store.CodeUnknownChild, r.Code == store.CodeForeignChild:
+		return fmt.Errorf("%w: %s", hearth.ErrUnknownChild, r.Error)
+	case r.Code == "":
+		return &hearth.InvalidError{Code: hearth.CodeInvalid, Reason: r.Error}
+	}
+	return &hearth.InvalidError{Code: r.Code, Reason: r.Error}
 }
 
 // Roster is the device protocol's roster on central: every child of every home.

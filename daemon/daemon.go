@@ -36,7 +36,7 @@ var benchNoStore = false
 // discardSink acks without storing: the benchmark ceiling.
 type discardSink struct{}
 
-func (discardSink) Store(context.Context, []hearth.Message) error { return nil }
+func (discardSink) StoreAsync(_ []hearth.Message, done func(error)) { done(nil) }
 
 // Daemon is one running hearthd.
 type Daemon struct {

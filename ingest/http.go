@@ -19,11 +19,21 @@ func BodyReadLimit(maxFrameBytes int) int { return 4 * maxFrameBytes }
 // HeaderProtocol selects honest status codes when set to "2".
 const HeaderProtocol = "Hearth-Protocol"
 
-// sectionResult is one section's outcome in the reply.
+// protocolMode is the decoding mode a request asks for: ModeStrict with
+// "Hearth-Protocol: 2", else the seed's leniency.
+func protocolMode(h *fasthttp.RequestHeader) hearth.Mode {
+	if string(h.Peek(HeaderProtocol)) == "2" {
+		return hearth.ModeStrict
+	}
+	return hearth.ModeSeed
+}
+
+// sectionResult is one section's outcome in the reply: absent, refused,
+// or accepted as checked.
 type sectionResult struct {
 	present bool
-	err     string
-	reason  string
+	refused *refusal
+	checked *hearth.Checked
 }
 
 // httpOutcome collects what one fallback request did.
@@ -52,17 +62,17 @@ func (s *Server) handleHTTP(ctx *fasthttp.RequestCtx, start time.Time) int {
 		ctx.Error("body too large: at most "+strconv.Itoa(s.cfg.MaxFrameBytes)+" bytes", fasthttp.StatusRequestEntityTooLarge)
 		return fasthttp.StatusRequestEntityTooLarge
 	}
-	body, err := DecodeBody(ctx.PostBody())
+	mode := protocolMode(&ctx.Request.Header)
+	body, err := DecodeBody(ctx.PostBody(), mode)
 	if err != nil {
 		s.metrics.refuse(ReasonBadBody, "http")
 		ctx.Error(err.Error(), fasthttp.StatusBadRequest)
 		return fasthttp.StatusBadRequest
 	}
-	v2 := string(ctx.Request.Header.Peek(HeaderProtocol)) == "2"
-	out := s.ingestBody(body, start)
+	out := s.ingestBody(body, mode, start)
 	if out.status == fasthttp.StatusServiceUnavailable {
 		ctx.Response.Header.Set("Retry-After", RetryAfter(s.cfg.RetryAfter))
-	} else if !v2 {
+	} else if mode == hearth.ModeSeed {
 		out.status = fasthttp.StatusOK // seed phones resend anything but 200
 	}
 	ctx.SetStatusCode(out.status)
@@ -71,88 +81,93 @@ func (s *Server) handleHTTP(ctx *fasthttp.RequestCtx, start time.Time) int {
 	return out.status
 }
 
-// ingestBody validates and stores the sections of one request.
-func (s *Server) ingestBody(body Body, start time.Time) httpOutcome {
-	out := httpOutcome{child: body.ChildHash, status: fasthttp.StatusOK}
+// ingestBody checks and stores the sections of one request.
+func (s *Server) ingestBody(body Body, mode hearth.Mode, start time.Time) httpOutcome {
+	out := httpOutcome{child: body.ChildHash}
 	for i, sec := range body.Sections {
-		out.sections[i] = sectionResult{present: sec.Present, err: sec.Err, reason: sec.Reason}
+		out.sections[i].present = sec.Present
+		if sec.Err != "" {
+			out.sections[i].refused = &refusal{msg: sec.Err, reason: sec.Reason}
+		}
 	}
 	if ok, err := s.httpChildKnown(body.ChildHash); err != nil || !ok {
-		msg, reason, status := "unknown child", ReasonUnknownChild, fasthttp.StatusForbidden
+		r := refusal{msg: "unknown child", reason: ReasonUnknownChild}
 		if err != nil {
-			msg, reason, status = "cannot check the child now; retry later", ReasonUnavailable, fasthttp.StatusServiceUnavailable
+			r = refusal{msg: "cannot check the child now; retry later", reason: ReasonUnavailable, retryAfter: s.cfg.RetryAfter}
 		}
-		out.failAll(msg, reason)
-		out.status = status
-		s.countRefusals(&out)
-		return out
-	}
-	msgs, idx := s.validateSections(body, &out, start)
-	if len(msgs) > 0 {
-		if err := s.store(msgs); err != nil {
-			s.storeFailed(&out, idx, err)
-		} else {
-			for _, m := range msgs {
-				s.metrics.messages.WithLabelValues(string(m.Kind), "http").Inc()
-			}
-			s.metrics.ackSeconds.WithLabelValues("http").Observe(time.Since(start).Seconds())
-		}
+		out.failAll(r)
+	} else {
+		s.storeSections(body, mode, &out, start)
 	}
 	out.status = out.worstStatus()
-	s.countRefusals(&out)
+	s.count(&out)
 	return out
 }
 
 func (s *Server) httpChildKnown(hash string) (bool, error) {
-	if checkChildHash(hash) != nil {
+	if hearth.CheckChildHash(hash) != nil {
 		return false, nil
 	}
 	return s.known(hash)
 }
 
-// validateSections returns the messages to store and their section indexes.
-func (s *Server) validateSections(body Body, out *httpOutcome, start time.Time) ([]hearth.Message, []int) {
+// storeSections checks the usable sections and stores those with rows;
+// each section's result is the truth about its own message.
+func (s *Server) storeSections(body Body, mode hearth.Mode, out *httpOutcome, start time.Time) {
+	window := s.cfg.Window()
+	recv, synced := s.cfg.Clock()
 	var msgs []hearth.Message
 	var idx []int
-	window := s.cfg.Window()
 	for i, sec := range body.Sections {
 		if !sec.Present || sec.Err != "" {
 			continue
 		}
 		kind := hearth.Kinds[i]
-		c, err := hearth.Check(kind, sec.Data, hearth.Rules{Window: window, Child: body.ChildHash})
+		c, err := hearth.Check(kind, sec.Data, hearth.Rules{Mode: mode, Window: window, Child: body.ChildHash})
 		if err != nil {
-			out.sections[i].err, out.sections[i].reason = err.Error(), invalidReason(err)
+			out.sections[i].refused = &refusal{msg: err.Error(), reason: invalidReason(err)}
 			continue
 		}
-		msgs = append(msgs, hearth.Message{ChildHash: body.ChildHash, Kind: kind, ReceivedAt: start.UTC(), Via: hearth.ViaHTTP, Data: c.Data, Payload: c.Payload})
-		idx = append(idx, i)
+		c.Notes = append(sec.Notes, c.Notes...)
+		out.sections[i].checked = &c
+		if c.Payload.Rows() > 0 {
+			msgs = append(msgs, hearth.Message{ChildHash: body.ChildHash, Kind: kind, ReceivedAt: recv, Synced: synced, Via: hearth.ViaHTTP, Data: c.Data, Payload: c.Payload})
+			idx = append(idx, i)
+		}
 	}
-	return msgs, idx
+	if len(msgs) == 0 {
+		return
+	}
+	for k, err := range s.store(msgs) {
+		if err == nil {
+			continue
+		}
+		r := s.storeRefusal(err)
+		if r.reason == ReasonUnavailable {
+			s.log.Warn("store failed; phone told to retry", "child", shortHash(out.child), "err", err)
+		}
+		out.sections[idx[k]].refused, out.sections[idx[k]].checked = &r, nil
+	}
+	s.metrics.ackSeconds.WithLabelValues("http").Observe(time.Since(start).Seconds())
 }
 
-func (s *Server) storeFailed(out *httpOutcome, idx []int, err error) {
-	msg, reason := storeRefusal(err)
-	if reason == ReasonUnavailable {
-		s.log.Warn("store failed; phone told to retry", "child", shortHash(out.child), "err", err)
-	}
-	for _, i := range idx {
-		out.sections[i].err, out.sections[i].reason = msg, reason
-	}
-}
-
-func (s *Server) countRefusals(out *httpOutcome) {
-	for _, r := range out.sections {
-		if r.present && r.err != "" {
-			s.metrics.refuse(r.reason, "http")
+// count counts each section's refusal or acceptance.
+func (s *Server) count(out *httpOutcome) {
+	for i, r := range out.sections {
+		switch {
+		case r.refused != nil:
+			s.metrics.refuse(r.refused.reason, "http")
+		case r.checked != nil:
+			s.metrics.messages.WithLabelValues(string(hearth.Kinds[i]), "http").Inc()
+			s.metrics.noted(r.checked)
 		}
 	}
 }
 
-func (o *httpOutcome) failAll(msg, reason string) {
+func (o *httpOutcome) failAll(r refusal) {
 	for i := range o.sections {
 		if o.sections[i].present {
-			o.sections[i].err, o.sections[i].reason = msg, reason
+			o.sections[i].refused = &r
 		}
 	}
 }
@@ -162,26 +177,26 @@ func (o *httpOutcome) failAll(msg, reason string) {
 func (o *httpOutcome) worstStatus() int {
 	status := fasthttp.StatusOK
 	for _, r := range o.sections {
-		if !r.present || r.err == "" {
-			continue
+		if r.refused != nil {
+			status = max(status, statusFor(r.refused.reason))
 		}
-		status = max(status, statusFor(r.reason))
 	}
 	return status
 }
 
 func statusFor(reason string) int {
-	switch reason {
-	case ReasonFull, ReasonUnavailable:
+	switch codeFor(reason) {
+	case CodeRetryLater, CodeRateLimited:
 		return fasthttp.StatusServiceUnavailable
-	case ReasonUnknownChild, ReasonChildMismatch:
+	case CodeUnknownChild, CodeChildMismatch:
 		return fasthttp.StatusForbidden
 	}
 	return fasthttp.StatusUnprocessableEntity
 }
 
-// encode builds the seed's reply: each section "not provided", {"status":"ok"}
-// or {"error":"…"}.
+// encode builds the seed's reply: each section "not provided",
+// {"status":"ok",…} with the seed's result keys and the notes, or
+// {"error":"…","code":…}.
 func (o *httpOutcome) encode() []byte {
 	b := []byte(`{"child_hash":`)
 	b = appendString(b, o.child)
@@ -193,12 +208,15 @@ func (o *httpOutcome) encode() []byte {
 		switch {
 		case !r.present:
 			b = append(b, `"not provided"`...)
-		case r.err != "":
+		case r.refused != nil:
 			b = append(b, `{"error":`...)
-			b = appendString(b, r.err)
+			b = appendString(b, r.refused.msg)
+			b = appendCode(b, *r.refused)
 			b = append(b, '}')
 		default:
-			b = append(b, `{"status":"ok"}`...)
+			b = append(b, `{"status":"ok"`...)
+			b = appendResult(b, r.checked)
+			b = append(b, '}')
 		}
 	}
 	return append(b, '}')

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"github.com/guardianai/hearth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -29,7 +30,53 @@ const (
 	ReasonBadBody         = "bad_body"
 	ReasonBadMethod       = "bad_method"
 	ReasonTimeout         = "timeout"
+	ReasonInvalidUTF8     = "invalid_utf8"
 )
+
+// Codes of error replies ("code"): what a client does with the data.
+// retry_later and rate_limited mean keep it and resend (after
+// "retry_after" seconds); every other code means it can never be stored
+// as sent, so the phone may drop it.
+const (
+	CodeMalformed        = "malformed"
+	CodeTooLarge         = "too_large"
+	CodeUnknownType      = hearth.CodeUnknownType
+	CodeInvalid          = hearth.CodeInvalid
+	CodeTooOld           = hearth.CodeTooOld
+	CodeFuture           = hearth.CodeFuture
+	CodeUnknownChild     = "unknown_child"
+	CodeChildMismatch    = hearth.CodeChildMismatch
+	CodeNotAuthenticated = "not_authenticated"
+	CodeRateLimited      = "rate_limited"
+	CodeRetryLater       = "retry_later"
+)
+
+// codeFor maps a refusal reason (a metric label) to its reply code.
+func codeFor(reason string) string {
+	switch reason {
+	case ReasonMalformed, ReasonBinary, ReasonBadBody, ReasonBadMethod, ReasonInvalidUTF8:
+		return CodeMalformed
+	case ReasonTooLarge:
+		return CodeTooLarge
+	case ReasonUnknownType:
+		return CodeUnknownType
+	case ReasonTooOld:
+		return CodeTooOld
+	case ReasonFuture:
+		return CodeFuture
+	case ReasonUnknownChild, ReasonBadChildHash:
+		return CodeUnknownChild
+	case ReasonChildMismatch:
+		return CodeChildMismatch
+	case ReasonNotAuth, ReasonAuthMissingHash:
+		return CodeNotAuthenticated
+	case ReasonRateLimited:
+		return CodeRateLimited
+	case ReasonFull, ReasonUnavailable, ReasonConnLimit, ReasonIPLimit, ReasonShuttingDown, ReasonTimeout:
+		return CodeRetryLater
+	}
+	return CodeInvalid
+}
 
 // Metrics are the device-protocol metrics of one server.
 type Metrics struct {
@@ -40,6 +87,7 @@ type Metrics struct {
 	refusals      *prometheus.CounterVec
 	httpRequests  *prometheus.CounterVec
 	ackSeconds    *prometheus.HistogramVec
+	notes         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -69,6 +117,10 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hearth_ingest_http_requests_total",
 			Help: "HTTP fallback requests (POST /api/ingest/), by status code.",
 		}, []string{"code"}),
+		notes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_ingest_notes_total",
+			Help: "Items of accepted messages that were skipped (action=ignored) or normalised, as the seed system did, by type and reason.",
+		}, []string{"type", "reason", "action"}),
 		ackSeconds: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hearth_ingest_ack_seconds",
 			Help:    "Time from receiving a data message to acknowledging it (includes the durable commit).",
@@ -79,4 +131,15 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) refuse(reason, transport string) {
 	m.refusals.WithLabelValues(reason, transport).Inc()
+}
+
+// noted counts the notes of an accepted message.
+func (m *Metrics) noted(c *hearth.Checked) {
+	for _, n := range c.Notes {
+		action := "normalised"
+		if n.Ignored {
+			action = "ignored"
+		}
+		m.notes.WithLabelValues(string(c.Kind), n.Reason, action).Inc()
+	}
 }

@@ -3,8 +3,8 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,19 +18,24 @@ import (
 // Config sets the limits of the device protocol. Zero values take the defaults
 // of DefaultConfig.
 type Config struct {
-	MaxFrameBytes   int           // largest text frame or HTTP body accepted
-	MaxConns        int           // open WebSockets; more get 503 before the upgrade
-	MaxConnsPerIP   int           // open WebSockets per client address
-	RatePerSecond   float64       // data frames per connection per second
-	RateBurst       int           // frames a connection may send at once above the rate
-	PingInterval    time.Duration // the server pings connections this often
-	IdleTimeout     time.Duration // a connection silent this long (no frame, no pong) is closed
-	WriteTimeout    time.Duration // a reply not written in this time closes the connection
-	AuthTimeout     time.Duration // the auth flow must authenticate within this
-	Pipeline        int           // frames in flight per connection before reading pauses
-	RetryAfter      time.Duration // advised in Retry-After when the sink is full or down
-	StoreTimeout    time.Duration // a Store call taking longer answers "unavailable"
-	Window          func() hearth.Window
+	MaxFrameBytes int           // largest text frame or HTTP body accepted
+	MaxConns      int           // open WebSockets; more get 503 before the upgrade
+	MaxConnsPerIP int           // open WebSockets per client address
+	RatePerSecond float64       // data frames per connection per second
+	RateBurst     int           // frames a connection may send at once above the rate
+	PingInterval  time.Duration // the server pings connections this often
+	IdleTimeout   time.Duration // a connection silent this long (no frame, no pong) is closed
+	WriteTimeout  time.Duration // a reply not written in this time closes the connection
+	AuthTimeout   time.Duration // the auth flow must authenticate within this
+	Pipeline      int           // frames in flight per connection before reading pauses
+	RetryAfter    time.Duration // advised in Retry-After when the sink is full or down
+	StoreTimeout  time.Duration // a Store call taking longer answers "unavailable"
+	// Window is the time window data is judged against now (its Now is
+	// the reference time: when a message is received, on central's clock).
+	Window func() hearth.Window
+	// Clock stamps a received message: its received_at and whether that
+	// is on central's clock (hearth.Message.Synced).
+	Clock           func() (time.Time, bool)
 	ConnectionLabel string // name used in connection_established messages
 }
 
@@ -50,6 +55,7 @@ func DefaultConfig() Config {
 		RetryAfter:    30 * time.Second,
 		StoreTimeout:  30 * time.Second,
 		Window:        func() hearth.Window { return hearth.Window{} },
+		Clock:         func() (time.Time, bool) { return time.Now().UTC(), false },
 	}
 }
 
@@ -93,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Window == nil {
 		c.Window = d.Window
+	}
+	if c.Clock == nil {
+		c.Clock = d.Clock
 	}
 	if c.ConnectionLabel == "" {
 		c.ConnectionLabel = "hearth"
@@ -216,25 +225,6 @@ func (s *Server) pingLoop() {
 	}
 }
 
-// MaxChildHashLen bounds a child hash; the seed's hashes are far shorter.
-const MaxChildHashLen = 128
-
-// checkChildHash validates the form of a hash (not whether it is known).
-func checkChildHash(h string) error {
-	if h == "" {
-		return errors.New("child_hash is missing")
-	}
-	if len(h) > MaxChildHashLen {
-		return errors.New("child_hash is longer than " + strconv.Itoa(MaxChildHashLen) + " characters")
-	}
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; c <= ' ' || c >= 0x7f || c == '/' {
-			return errors.New("child_hash contains a character that is not allowed")
-		}
-	}
-	return nil
-}
-
 // known asks the roster about a child with a bounded wait.
 func (s *Server) known(hash string) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
@@ -242,24 +232,53 @@ func (s *Server) known(hash string) (bool, error) {
 	return s.roster.Known(ctx, hash)
 }
 
-// store hands msgs to the sink with a bounded wait.
-func (s *Server) store(msgs []hearth.Message) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
-	defer cancel()
-	return s.sink.Store(ctx, msgs)
+// storeAsync hands msgs to the sink and calls done once with one outcome
+// per message; a sink that does not answer within StoreTimeout is taken
+// as unavailable (done is then called by the timer, and the late answer
+// is dropped: the phone resends, and resends are harmless).
+func (s *Server) storeAsync(msgs []hearth.Message, done func(errs []error)) {
+	var once sync.Once
+	finish := func(errs []error) { once.Do(func() { done(errs) }) }
+	t := time.AfterFunc(s.cfg.StoreTimeout, func() {
+		finish(repeatErr(fmt.Errorf("%w: the store did not answer in %s", hearth.ErrUnavailable, s.cfg.StoreTimeout), len(msgs)))
+	})
+	answer := func(errs []error) {
+		t.Stop()
+		finish(errs)
+	}
+	if ms, ok := s.sink.(MessageSink); ok {
+		ms.StoreEach(msgs, answer)
+		return
+	}
+	s.sink.StoreAsync(msgs, func(err error) { answer(repeatErr(err, len(msgs))) })
 }
 
-// storeRefusal maps a Store error to a client message and a metric reason.
-func storeRefusal(err error) (msg, reason string) {
+// store is storeAsync for a caller that waits.
+func (s *Server) store(msgs []hearth.Message) []error {
+	res := make(chan []error, 1)
+	s.storeAsync(msgs, func(errs []error) { res <- errs })
+	return <-res
+}
+
+func repeatErr(err error, n int) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
+// storeRefusal maps a store error to its reply.
+func (s *Server) storeRefusal(err error) refusal {
 	switch {
 	case errors.Is(err, hearth.ErrFull):
-		return hearth.ErrFull.Error(), ReasonFull
+		return refusal{hearth.ErrFull.Error(), ReasonFull, s.cfg.RetryAfter}
 	case hearth.IsInvalid(err):
-		return err.Error(), invalidReason(err)
+		return refusal{err.Error(), invalidReason(err), 0}
 	case errors.Is(err, hearth.ErrUnknownChild):
-		return "unknown child", ReasonUnknownChild
+		return refusal{"unknown child", ReasonUnknownChild, 0}
 	}
-	return hearth.ErrUnavailable.Error(), ReasonUnavailable
+	return refusal{hearth.ErrUnavailable.Error(), ReasonUnavailable, s.cfg.RetryAfter}
 }
 
 // invalidReason maps a validation error to its metric label.
@@ -271,6 +290,8 @@ func invalidReason(err error) string {
 		return ReasonFuture
 	case hearth.CodeUnknownType:
 		return ReasonUnknownType
+	case hearth.CodeChildMismatch:
+		return ReasonChildMismatch
 	}
 	return ReasonInvalid
 }

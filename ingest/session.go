@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fasthttp/websocket"
 	"github.com/guardianai/hearth"
@@ -14,13 +15,20 @@ import (
 func (ss *session) handle(mt int, b []byte, tooLarge bool) *reply {
 	switch {
 	case tooLarge:
-		return ss.refuse(nil, ReasonTooLarge, "frame too large: at most "+strconv.Itoa(ss.srv.cfg.MaxFrameBytes)+" bytes")
+		return ss.refuse(nil, refusal{msg: "frame too large: at most " + strconv.Itoa(ss.srv.cfg.MaxFrameBytes) + " bytes", reason: ReasonTooLarge})
 	case mt == websocket.BinaryMessage:
-		return ss.refuse(nil, ReasonBinary, "binary frames are not supported: send JSON text frames")
+		return ss.refuse(nil, refusal{msg: "binary frames are not supported: send JSON text frames", reason: ReasonBinary})
+	case !utf8.Valid(b):
+		// As the seed's server did: the frame breaks the WebSocket
+		// protocol (RFC 6455 §8.1), so the connection closes with 1007
+		// once the earlier frames are answered.
+		rep := ss.refuse(nil, refusal{msg: "text frame is not valid UTF-8; closing the connection", reason: ReasonInvalidUTF8})
+		rep.closeCode, rep.closeText = websocket.CloseInvalidFramePayloadData, "invalid UTF-8"
+		return rep
 	}
 	f, err := DecodeFrame(b)
 	if err != nil {
-		return ss.refuse(nil, ReasonMalformed, err.Error())
+		return ss.refuse(nil, refusal{msg: err.Error(), reason: ReasonMalformed})
 	}
 	id := copyID(f.ID)
 	switch kind := hearth.Kind(f.Type); {
@@ -31,35 +39,38 @@ func (ss *session) handle(mt int, b []byte, tooLarge bool) *reply {
 	case kind.Valid():
 		return ss.data(id, kind, f)
 	default:
-		return ss.refuse(id, ReasonUnknownType, fmt.Sprintf("unknown message type %q: expected screen_time, location, site_access, auth or ping", clipText(f.Type)))
+		return ss.refuse(id, refusal{msg: fmt.Sprintf("unknown message type %q: expected screen_time, location, site_access, auth or ping", clipText(f.Type)), reason: ReasonUnknownType})
 	}
 }
 
-func (ss *session) refuse(id []byte, reason, msg string) *reply {
-	ss.srv.metrics.refuse(reason, "ws")
-	return &reply{body: encodeError(id, msg)}
+func (ss *session) refuse(id []byte, r refusal) *reply {
+	ss.srv.metrics.refuse(r.reason, "ws")
+	return &reply{body: encodeError(id, r)}
 }
 
 // auth runs the auth flow's handshake frame.
 func (ss *session) auth(id []byte, hash string) *reply {
 	if ss.child != "" {
-		return ss.refuse(id, ReasonMalformed, "already authenticated")
+		return ss.refuse(id, refusal{msg: "already authenticated", reason: ReasonMalformed})
 	}
 	if hash == "" {
-		ss.srv.metrics.refuse(ReasonAuthMissingHash, "ws")
-		return &reply{body: encodeError(id, "child_hash is required"), closeCode: CloseAuthMissingHash, closeText: "child_hash required"}
+		rep := ss.refuse(id, refusal{msg: "child_hash is required", reason: ReasonAuthMissingHash})
+		rep.closeCode, rep.closeText = CloseAuthMissingHash, "child_hash required"
+		return rep
 	}
-	ok, err := false, checkChildHash(hash)
+	ok, err := false, hearth.CheckChildHash(hash)
 	if err == nil {
 		ok, err = ss.srv.known(hash)
 		if err != nil {
-			ss.srv.metrics.refuse(ReasonUnavailable, "ws")
-			return &reply{body: encodeError(id, "cannot check the child now; retry later"), closeCode: websocket.CloseTryAgainLater, closeText: "retry later"}
+			rep := ss.refuse(id, refusal{msg: "cannot check the child now; retry later", reason: ReasonUnavailable, retryAfter: ss.srv.cfg.RetryAfter})
+			rep.closeCode, rep.closeText = websocket.CloseTryAgainLater, "retry later"
+			return rep
 		}
 	}
 	if !ok {
-		ss.srv.metrics.refuse(ReasonUnknownChild, "ws")
-		return &reply{body: encodeError(id, "unknown child"), closeCode: CloseUnknownChild, closeText: "unknown child"}
+		rep := ss.refuse(id, refusal{msg: "unknown child", reason: ReasonUnknownChild})
+		rep.closeCode, rep.closeText = CloseUnknownChild, "unknown child"
+		return rep
 	}
 	ss.child = hash
 	ss.connected()
@@ -67,40 +78,36 @@ func (ss *session) auth(id []byte, hash string) *reply {
 	return &reply{body: encodeAuthSuccess(id, hash)}
 }
 
-// data validates a data frame and starts storing it.
+// data checks a data frame and starts storing it.
 func (ss *session) data(id []byte, kind hearth.Kind, f Frame) *reply {
 	start := time.Now()
 	switch {
 	case ss.child == "":
-		return ss.refuse(id, ReasonNotAuth, `not authenticated: send {"type":"auth","child_hash":"…"} first`)
+		return ss.refuse(id, refusal{msg: `not authenticated: send {"type":"auth","child_hash":"…"} first`, reason: ReasonNotAuth})
 	case f.ChildHash != "" && f.ChildHash != ss.child:
-		return ss.refuse(id, ReasonChildMismatch, "child_hash in the frame does not match the connection's child")
+		return ss.refuse(id, refusal{msg: "child_hash in the frame does not match the connection's child", reason: ReasonChildMismatch})
 	case !ss.bucket.take(start):
-		return ss.refuse(id, ReasonRateLimited, fmt.Sprintf("rate limit exceeded: at most %g messages per second; resend later", ss.srv.cfg.RatePerSecond))
+		return ss.refuse(id, refusal{msg: fmt.Sprintf("rate limit exceeded: at most %g messages per second; resend later", ss.srv.cfg.RatePerSecond),
+			reason: ReasonRateLimited, retryAfter: time.Duration(float64(time.Second) / ss.srv.cfg.RatePerSecond)})
 	case f.Data == nil:
-		return ss.refuse(id, ReasonInvalid, `"data" is required and must be an object`)
+		return ss.refuse(id, refusal{msg: `"data" is required and must be an object`, reason: ReasonInvalid})
 	}
-	c, err := hearth.Check(kind, f.Data, hearth.Rules{Window: ss.srv.cfg.Window(), Child: ss.child})
+	c, err := hearth.Check(kind, f.Data, hearth.Rules{Mode: ss.mode, Window: ss.srv.cfg.Window(), Child: ss.child})
 	if err != nil {
-		return ss.refuse(id, invalidReason(err), err.Error())
+		return ss.refuse(id, refusal{msg: err.Error(), reason: invalidReason(err)})
 	}
-	p := &pendingData{
-		msg:   hearth.Message{ChildHash: ss.child, Kind: kind, ReceivedAt: start.UTC(), Via: hearth.ViaWS, Data: c.Data, Payload: c.Payload},
-		id:    id,
-		start: start,
-	}
+	p := &pendingData{checked: c, id: id, start: start}
 	rep := &reply{done: make(chan struct{}), data: p}
-	if as, ok := ss.srv.sink.(AsyncSink); ok {
-		as.StoreAsync([]hearth.Message{p.msg}, func(err error) {
-			p.err = err
-			close(rep.done)
-		})
+	if c.Payload.Rows() == 0 { // nothing to keep (a site_access without visits): ack at once
+		close(rep.done)
 		return rep
 	}
-	go func() {
-		p.err = ss.srv.store([]hearth.Message{p.msg})
+	recv, synced := ss.srv.cfg.Clock()
+	msg := hearth.Message{ChildHash: ss.child, Kind: kind, ReceivedAt: recv, Synced: synced, Via: hearth.ViaWS, Data: c.Data, Payload: c.Payload}
+	ss.srv.storeAsync([]hearth.Message{msg}, func(errs []error) {
+		p.err = errs[0]
 		close(rep.done)
-	}()
+	})
 	return rep
 }
 

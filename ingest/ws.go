@@ -41,12 +41,13 @@ func (s *Server) serveWS(ctx *fasthttp.RequestCtx, endpoint, hash string) {
 		s.refuseConn(ctx, err)
 		return
 	}
+	mode := protocolMode(&ctx.Request.Header)
 	err := s.upgrader.Upgrade(ctx, func(c *websocket.Conn) {
 		// Returning at once lets fasthttp release the request's buffers
 		// (the server keeps hijacked conns: see ConfigureServer); the
 		// session owns the conn and closes it.
 		go func() {
-			sess := newSession(s, c, endpoint, hash)
+			sess := newSession(s, c, endpoint, hash, mode)
 			defer s.conns.release(ip, sess)
 			sess.run()
 		}()
@@ -60,7 +61,7 @@ func (s *Server) serveWS(ctx *fasthttp.RequestCtx, endpoint, hash string) {
 // admitChild checks a direct connection's child before the upgrade; the
 // seed refused an unknown child at the handshake with 403.
 func (s *Server) admitChild(ctx *fasthttp.RequestCtx, hash string) bool {
-	if err := checkChildHash(hash); err != nil {
+	if err := hearth.CheckChildHash(hash); err != nil {
 		s.metrics.refuse(ReasonBadChildHash, "ws")
 		ctx.Error(err.Error(), fasthttp.StatusForbidden)
 		return false
@@ -105,7 +106,8 @@ type session struct {
 	srv      *Server
 	conn     *websocket.Conn
 	endpoint string
-	child    string // "" until the auth flow succeeds
+	mode     hearth.Mode // ModeStrict when the upgrade asked for Hearth-Protocol: 2
+	child    string      // "" until the auth flow succeeds
 	replies  chan *reply
 	stopping atomic.Bool
 	bucket   tokenBucket
@@ -132,15 +134,16 @@ type reply struct {
 
 // pendingData is a data message being stored.
 type pendingData struct {
-	msg   hearth.Message
-	id    []byte
-	start time.Time
-	err   error
+	checked hearth.Checked
+	id      []byte
+	start   time.Time
+	err     error
 }
 
-func newSession(s *Server, c *websocket.Conn, endpoint, child string) *session {
+func newSession(s *Server, c *websocket.Conn, endpoint, child string, mode hearth.Mode) *session {
 	return &session{
 		srv:      s,
+		mode:     mode,
 		conn:     c,
 		endpoint: endpoint,
 		child:    child,
@@ -266,7 +269,7 @@ func (ss *session) readEnded(err error) {
 	var ne net.Error
 	if ss.child == "" && !ss.stopping.Load() && errors.As(err, &ne) && ne.Timeout() {
 		ss.enqueue(&reply{
-			body:      encodeError(nil, "authentication timed out: send {\"type\":\"auth\",\"child_hash\":\"…\"} after connecting"),
+			body:      encodeError(nil, refusal{msg: "authentication timed out: send {\"type\":\"auth\",\"child_hash\":\"…\"} after connecting", reason: ReasonNotAuth}),
 			closeCode: CloseAuthMissingHash, closeText: "authentication timeout",
 		})
 	}
@@ -369,14 +372,15 @@ func (ss *session) finish() {
 func (ss *session) dataReply(p *pendingData) []byte {
 	m := ss.srv.metrics
 	if p.err != nil {
-		msg, reason := storeRefusal(p.err)
-		if reason == ReasonUnavailable {
-			ss.srv.log.Warn("store failed; phone told to retry", "child", shortHash(p.msg.ChildHash), "err", p.err)
+		r := ss.srv.storeRefusal(p.err)
+		if r.reason == ReasonUnavailable {
+			ss.srv.log.Warn("store failed; phone told to retry", "child", shortHash(ss.child), "err", p.err)
 		}
-		m.refuse(reason, "ws")
-		return encodeError(p.id, msg)
+		m.refuse(r.reason, "ws")
+		return encodeError(p.id, r)
 	}
-	m.messages.WithLabelValues(string(p.msg.Kind), "ws").Inc()
+	m.messages.WithLabelValues(string(p.checked.Kind), "ws").Inc()
+	m.noted(&p.checked)
 	m.ackSeconds.WithLabelValues("ws").Observe(time.Since(p.start).Seconds())
-	return encodeAck(p.msg.Kind, p.id)
+	return encodeAck(&p.checked, p.id)
 }

@@ -155,7 +155,6 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-
 // Open opens the database named by dsn with default Options and applies
 // pending migrations. See OpenWith.
 func Open(ctx context.Context, dsn string) (Store, error) {
