@@ -21,7 +21,7 @@ func BenchmarkDecodeValidate(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := hearth.Validate(hearth.Kind(f.Type), f.Data, hearth.Window{}); err != nil {
+				if _, err := hearth.Check(hearth.Kind(f.Type), f.Data, hearth.Rules{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/guardianai/hearth"
 )
 
 const (
@@ -25,7 +27,7 @@ func TestDecodeBody_Sections(t *testing.T) {
 		}
 		in := "{" + strings.Join(parts, ", ") + "}"
 		t.Run(in, func(t *testing.T) {
-			b, err := DecodeBody([]byte(in))
+			b, err := DecodeBody([]byte(in), hearth.ModeSeed)
 			if err != nil {
 				t.Fatalf("DecodeBody: %v", err)
 			}
@@ -48,57 +50,74 @@ func TestDecodeBody_Sections(t *testing.T) {
 	}
 }
 
-// Ensure that each section is judged on its own: null is not present, a
-// non-object is invalid, and an inner child_hash must equal the request's.
+// Ensure that each section is judged on its own: null is absent; in the
+// seed's mode a falsy value ({}, [], "", 0, false) is "not provided" and
+// site_access_info may be a bare list of visits, while protocol 2 refuses
+// both; other non-objects are invalid. A child_hash inside a section is
+// left to hearth.Check.
 func TestDecodeBody_Section(t *testing.T) {
 	for _, tc := range []struct {
-		name, section string
-		present       bool
-		reason, err   string
+		name, field, section string
+		mode                 hearth.Mode
+		present              bool
+		reason, err, data    string
 	}{
-		{"null", `null`, false, "", ""},
-		{"empty object", `{}`, true, "", ""},
-		{"list", `[` + locInfo + `]`, true, ReasonInvalid, "location_info must be a JSON object"},
-		{"empty list", `[]`, true, ReasonInvalid, "location_info must be a JSON object"},
-		{"string", `"x"`, true, ReasonInvalid, "must be a JSON object"},
-		{"number", `1`, true, ReasonInvalid, "must be a JSON object"},
-		{"bool", `false`, true, ReasonInvalid, "must be a JSON object"},
-		{"inner child_hash equal", `{"child_hash":"abc","latitude":1}`, true, "", ""},
-		{"inner child_hash null", `{"child_hash":null}`, true, "", ""},
-		{"inner child_hash different", `{"child_hash":"other"}`, true, ReasonChildMismatch,
-			"child_hash in location_info does not match the request's child_hash"},
-		{"inner child_hash empty", `{"child_hash":""}`, true, ReasonChildMismatch, "does not match"},
-		{"inner child_hash differs in case", `{"child_hash":"ABC"}`, true, ReasonChildMismatch, "does not match"},
-		{"inner child_hash number", `{"child_hash":123}`, true, ReasonChildMismatch, "does not match"},
-		{"inner child_hash object", `{"child_hash":{"v":"abc"}}`, true, ReasonChildMismatch, "does not match"},
-		{"inner child_hash list", `{"child_hash":["abc"]}`, true, ReasonChildMismatch, "does not match"},
-		{"inner child_hash key in other case", `{"Child_Hash":"other"}`, true, ReasonChildMismatch, "does not match"},
+		{"null", "location_info", `null`, hearth.ModeSeed, false, "", "", ""},
+		{"null strict", "location_info", `null`, hearth.ModeStrict, false, "", "", ""},
+		{"empty object", "location_info", `{}`, hearth.ModeSeed, false, "", "", ""},
+		{"empty object strict", "location_info", `{ }`, hearth.ModeStrict, true, ReasonInvalid, "must be a non-empty JSON object", ""},
+		{"empty list", "location_info", `[]`, hearth.ModeSeed, false, "", "", ""},
+		{"empty string", "location_info", `""`, hearth.ModeSeed, false, "", "", ""},
+		{"zero", "location_info", `0`, hearth.ModeSeed, false, "", "", ""},
+		{"false", "location_info", `false`, hearth.ModeSeed, false, "", "", ""},
+		{"false strict", "location_info", `false`, hearth.ModeStrict, true, ReasonInvalid, "must be a non-empty JSON object", ""},
+		{"list", "location_info", `[` + locInfo + `]`, hearth.ModeSeed, true, ReasonInvalid, "location_info must be a non-empty JSON object", ""},
+		{"string", "location_info", `"x"`, hearth.ModeSeed, true, ReasonInvalid, "must be a non-empty JSON object", ""},
+		{"number", "location_info", `1`, hearth.ModeSeed, true, ReasonInvalid, "must be a non-empty JSON object", ""},
+		{"true", "location_info", `true`, hearth.ModeSeed, true, ReasonInvalid, "must be a non-empty JSON object", ""},
+		{"inner child_hash kept for Check", "location_info", `{"child_hash":"other"}`, hearth.ModeSeed, true, "", "", `{"child_hash":"other"}`},
+		{"site_access_info as a list", "site_access_info", `[{"url":"x"}]`, hearth.ModeSeed, true, "", "", `{"logs":[{"url":"x"}]}`},
+		{"site_access_info as a list strict", "site_access_info", `[{"url":"x"}]`, hearth.ModeStrict, true, ReasonInvalid, "must be a non-empty JSON object", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := `{"child_hash":"abc","screen_time_info":` + stInfo + `,"location_info":` + tc.section + `}`
-			b, err := DecodeBody([]byte(in))
+			in := `{"child_hash":"abc","screen_time_info":` + stInfo + `,"` + tc.field + `":` + tc.section + `}`
+			b, err := DecodeBody([]byte(in), tc.mode)
 			if err != nil {
 				t.Fatalf("DecodeBody: %v", err)
 			}
-			s := b.Sections[1]
+			i := 1
+			if tc.field == "site_access_info" {
+				i = 2
+			}
+			s := b.Sections[i]
 			if s.Present != tc.present || s.Reason != tc.reason || !strings.Contains(s.Err, tc.err) || (tc.err == "") != (s.Err == "") {
 				t.Errorf("got Present=%v Reason=%q Err=%q\nwant Present=%v Reason=%q Err containing %q",
 					s.Present, s.Reason, s.Err, tc.present, tc.reason, tc.err)
 			}
-			if tc.present && string(s.Data) != tc.section {
-				t.Errorf("Data = %s, want %s", s.Data, tc.section)
+			want := tc.data
+			if want == "" && tc.present {
+				want = tc.section
 			}
-			if !tc.present && s.Data != nil {
-				t.Errorf("Data = %s for a null section", s.Data)
+			if string(s.Data) != want {
+				t.Errorf("Data = %s, want %s", s.Data, want)
 			}
-			// The other sections are unaffected.
+			if (tc.data != "" && tc.data != tc.section) != (len(s.Notes) == 1) {
+				t.Errorf("Notes = %v", s.Notes)
+			}
 			if st := b.Sections[0]; !st.Present || st.Err != "" {
 				t.Errorf("screen_time_info: %+v", st)
 			}
-			if sa := b.Sections[2]; sa.Present {
-				t.Errorf("site_access_info: %+v", sa)
-			}
 		})
+	}
+}
+
+// Ensure that a body that is not UTF-8 is refused whole, as the seed
+// answered 400 to a body it could not read.
+func TestDecodeBody_InvalidUTF8(t *testing.T) {
+	_, err := DecodeBody([]byte("{\"child_hash\":\"abc\",\"location_info\":{\"x\":\"\xff\"}}"), hearth.ModeSeed)
+	var be *BodyError
+	if !errors.As(err, &be) || !strings.Contains(be.Msg, "UTF-8") {
+		t.Fatalf("err = %v, want a *BodyError naming UTF-8", err)
 	}
 }
 
@@ -130,7 +149,7 @@ func TestDecodeBody_Error(t *testing.T) {
 		{"child_hash only inside a section", `{"location_info":{"child_hash":"abc"}}`, "child_hash is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := DecodeBody([]byte(tc.in))
+			b, err := DecodeBody([]byte(tc.in), hearth.ModeSeed)
 			if err == nil {
 				t.Fatalf("accepted as %+v", b)
 			}

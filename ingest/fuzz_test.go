@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/guardianai/hearth"
 )
 
 // FuzzDecodeFrame checks that DecodeFrame never panics, refuses only with a
@@ -49,31 +51,37 @@ func FuzzDecodeBody(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		body, err := DecodeBody(b)
-		if err != nil {
-			var be *BodyError
-			if !errors.As(err, &be) {
-				t.Fatalf("error %T %q is not a *BodyError", err, err)
-			}
-			if be.Msg == "" {
-				t.Fatal("BodyError without a message")
-			}
-			return
-		}
-		if body.ChildHash == "" {
-			t.Fatalf("accepted %q with an empty child_hash", b)
-		}
-		for i, s := range body.Sections {
-			switch {
-			case !s.Present && (s.Data != nil || s.Err != "" || s.Reason != ""):
-				t.Fatalf("%s: absent section with content %+v", sectionNames[i], s)
-			case s.Present && (!json.Valid(s.Data) || string(s.Data) == "null"):
-				t.Fatalf("%s: present section with data %q", sectionNames[i], s.Data)
-			case (s.Err == "") != (s.Reason == ""):
-				t.Fatalf("%s: error %q with reason %q", sectionNames[i], s.Err, s.Reason)
-			case s.Reason != "" && s.Reason != ReasonInvalid && s.Reason != ReasonChildMismatch:
-				t.Fatalf("%s: unexpected reason %q", sectionNames[i], s.Reason)
-			}
+		for _, mode := range []hearth.Mode{hearth.ModeSeed, hearth.ModeStrict} {
+			checkDecodeBody(t, b, mode)
 		}
 	})
+}
+
+func checkDecodeBody(t *testing.T, b []byte, mode hearth.Mode) {
+	body, err := DecodeBody(b, mode)
+	if err != nil {
+		var be *BodyError
+		if !errors.As(err, &be) {
+			t.Fatalf("error %T %q is not a *BodyError", err, err)
+		}
+		if be.Msg == "" {
+			t.Fatal("BodyError without a message")
+		}
+		return
+	}
+	if body.ChildHash == "" {
+		t.Fatalf("accepted %q with an empty child_hash", b)
+	}
+	for i, s := range body.Sections {
+		switch {
+		case !s.Present && (s.Data != nil || s.Err != "" || s.Reason != ""):
+			t.Fatalf("%s: absent section with content %+v", sectionNames[i], s)
+		case s.Present && (!json.Valid(s.Data) || string(s.Data) == "null"):
+			t.Fatalf("%s: present section with data %q", sectionNames[i], s.Data)
+		case (s.Err == "") != (s.Reason == ""):
+			t.Fatalf("%s: error %q with reason %q", sectionNames[i], s.Err, s.Reason)
+		case s.Reason != "" && s.Reason != ReasonInvalid && s.Reason != ReasonChildMismatch:
+			t.Fatalf("%s: unexpected reason %q", sectionNames[i], s.Reason)
+		}
+	}
 }

@@ -124,7 +124,7 @@ func pipelinePhone(url, child string, frames int) error {
 // failingSink refuses everything: the store is down.
 type failingSink struct{ err error }
 
-func (f failingSink) Store(context.Context, []hearth.Message) error { return f.err }
+func (f failingSink) StoreAsync(_ []hearth.Message, done func(error)) { done(f.err) }
 
 // Ensure that a store that is down or full makes phones keep their data:
 // an error frame over WS, 503 + Retry-After over HTTP.

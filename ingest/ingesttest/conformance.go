@@ -34,6 +34,11 @@ func Run(t *testing.T, target Target) {
 	t.Run("AuthFlowRefusals", func(t *testing.T) { testAuthRefusals(t, target) })
 	t.Run("HTTP", func(t *testing.T) { testHTTP(t, target) })
 	t.Run("HTTPRefusals", func(t *testing.T) { testHTTPRefusals(t, target) })
+	t.Run("SeedResults", func(t *testing.T) { testSeedResults(t, target) })
+	t.Run("SeedNormalisation", func(t *testing.T) { testSeedNormalisation(t, target) })
+	t.Run("Protocol2", func(t *testing.T) { testProtocol2(t, target) })
+	t.Run("InvalidUTF8", func(t *testing.T) { testInvalidUTF8(t, target) })
+	t.Run("HTTPSeedShapes", func(t *testing.T) { testHTTPSeedShapes(t, target) })
 }
 
 // Sample payloads, valid at the time of the test.
@@ -63,6 +68,8 @@ type Reply struct {
 	Status      string          `json:"status"`
 	ChildHash   string          `json:"child_hash"`
 	Result      map[string]any  `json:"result"`
+	Code        string          `json:"code"`
+	RetryAfter  int             `json:"retry_after"`
 	ID          json.RawMessage `json:"id"`
 }
 
@@ -75,9 +82,15 @@ type Conn struct {
 // Dial opens a WebSocket to path on target.
 func Dial(t *testing.T, target Target, path string) (*Conn, *http.Response, error) {
 	t.Helper()
+	return DialWith(t, target, path, target.Header)
+}
+
+// DialWith is Dial with the upgrade request's headers.
+func DialWith(t *testing.T, target Target, path string, header http.Header) (*Conn, *http.Response, error) {
+	t.Helper()
 	url := "ws" + strings.TrimPrefix(target.URL, "http") + path
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	c, resp, err := d.Dial(url, target.Header)
+	c, resp, err := d.Dial(url, header)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -132,12 +145,26 @@ func (c *Conn) Expect(typ string) Reply {
 	return r
 }
 
-// ExpectError reads an error reply whose message contains want.
+// ExpectError reads an error reply whose message contains want; every
+// error carries a machine-readable code.
 func (c *Conn) ExpectError(want string) Reply {
 	c.t.Helper()
 	r := c.Expect("error")
 	if !strings.Contains(r.Message, want) {
 		c.t.Fatalf("error message %q does not contain %q", r.Message, want)
+	}
+	if r.Code == "" {
+		c.t.Fatalf("error %q has no code", r.Message)
+	}
+	return r
+}
+
+// ExpectErrorCode reads an error reply with code.
+func (c *Conn) ExpectErrorCode(code string) Reply {
+	c.t.Helper()
+	r := c.Expect("error")
+	if r.Code != code {
+		c.t.Fatalf("error %q has code %q, want %q", r.Message, r.Code, code)
 	}
 	return r
 }

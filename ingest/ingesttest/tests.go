@@ -78,7 +78,10 @@ func testBadFrames(t *testing.T, tg Target) {
 		{Frame("location", `{"timestamp":"yesterday","latitude":1,"longitude":0}`), "RFC 3339"},
 		{Frame("screen_time", `{"date":"10/12/2025","total_screen_time":1}`), "YYYY-MM-DD"},
 		{Frame("screen_time", `{"date":"2025-12-10","total_screen_time":90000}`), "0-86400"},
-		{Frame("site_access", `{"logs":[]}`), "must not be empty"},
+		{Frame("site_access", `{"logs":"x"}`), "must be a list"},
+		{Frame("screen_time", `{"date":"2025-12-10","total_screen_time":1}`), "app_wise_data"},
+		{Frame("location", `{"timestamp":"2099-12-10T10:30:00Z","latitude":1,"longitude":0}`), "future"},
+		{Frame("screen_time", `{"date":"2025-12-10","total_screen_time":1,"app_wise_data":{"a\u0000b":{"1":1}}}`), "control character"},
 		{Frame("location", `{"timestamp":"2001-01-01T00:00:00Z","latitude":1,"longitude":2}`), "retention"},
 		{`{"type":"location","child_hash":"someone-else","data":` + LocationData(3) + `}`, "does not match"},
 	}
@@ -216,5 +219,119 @@ func expectSection(t *testing.T, tg Target, body string, hdr map[string]string, 
 	msg, _ := sec["error"].(string)
 	if code != wantCode || !strings.Contains(msg, want) {
 		t.Fatalf("body %.80s: status %d, %s=%v; want %d and an error containing %q", body, code, section, out[section], wantCode, want)
+	}
+}
+
+// Ensure that acks carry the seed's result keys: screen_time its date,
+// location its timestamp in Python's isoformat, site_access its count.
+func testSeedResults(t *testing.T, tg Target) {
+	c := MustDial(t, tg, "/ws/ingest/"+tg.Known+"/")
+	c.Expect("connection_established")
+	c.Send(Frame("screen_time", ScreenTimeData()))
+	if r := c.ExpectAck("screen_time"); r.Result["date"] != time.Now().UTC().Format("2006-01-02") {
+		t.Fatalf("screen_time result %v, want the date", r.Result)
+	}
+	ts := time.Now().UTC().Truncate(time.Second)
+	c.Send(Frame("location", fmt.Sprintf(`{"timestamp":%q,"latitude":1,"longitude":2}`, ts.Format(time.RFC3339))))
+	if r := c.ExpectAck("location"); r.Result["timestamp"] != ts.Format("2006-01-02T15:04:05+00:00") {
+		t.Fatalf("location result %v, want timestamp %s", r.Result, ts.Format("2006-01-02T15:04:05+00:00"))
+	}
+	c.Send(Frame("site_access", SiteAccessData()))
+	if r := c.ExpectAck("site_access"); r.Result["count"] != 1.0 {
+		t.Fatalf("site_access result %v, want count 1", r.Result)
+	}
+}
+
+// Ensure that what the seed accepted in a loose form is acked with every
+// skipped or normalised item named.
+func testSeedNormalisation(t *testing.T, tg Target) {
+	c := MustDial(t, tg, "/ws/ingest/"+tg.Known+"/")
+	c.Expect("connection_established")
+	now := time.Now().UTC()
+	c.Send(Frame("location", fmt.Sprintf(`{"timestamp":%q,"latitude":"40.5","longitude":2,"speed":3}`, now.Format("2006-01-02T15:04:05"))))
+	r := c.ExpectAck("location")
+	wantNotes(t, r.Result, "normalised", "timestamp", "latitude")
+	wantNotes(t, r.Result, "ignored", "speed")
+	c.Send(Frame("site_access", fmt.Sprintf(`{"logs":[{"timestamp":%q,"url":"https://a.example","accessed":1},{"url":"https://b.example"}]}`, now.Format(time.RFC3339))))
+	r = c.ExpectAck("site_access")
+	if r.Result["count"] != 1.0 {
+		t.Fatalf("count %v, want 1 (the incomplete visit skipped)", r.Result["count"])
+	}
+	wantNotes(t, r.Result, "normalised", "logs[0].accessed")
+	wantNotes(t, r.Result, "ignored", "logs[1].timestamp")
+	c.Send(Frame("site_access", `{}`))
+	if r := c.ExpectAck("site_access"); r.Result["count"] != 0.0 {
+		t.Fatalf("site_access without logs: %v, want count 0", r.Result)
+	}
+}
+
+// wantNotes checks that result[key] lists a note for each field.
+func wantNotes(t *testing.T, result map[string]any, key string, fields ...string) {
+	t.Helper()
+	notes, _ := result[key].([]any)
+	for _, f := range fields {
+		found := false
+		for _, n := range notes {
+			s, _ := n.(string)
+			found = found || strings.HasPrefix(s, f+": ")
+		}
+		if !found {
+			t.Fatalf("result %v: no %s note for %s", result, key, f)
+		}
+	}
+}
+
+// Ensure that a phone sending Hearth-Protocol: 2 at the upgrade gets
+// every loose form refused with a code, and the canonical form acked.
+func testProtocol2(t *testing.T, tg Target) {
+	hdr := http.Header{}
+	for k, v := range tg.Header {
+		hdr[k] = v
+	}
+	hdr.Set("Hearth-Protocol", "2")
+	c, _, err := DialWith(t, tg, "/ws/ingest/"+tg.Known+"/", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Expect("connection_established")
+	now := time.Now().UTC()
+	c.Send(Frame("location", fmt.Sprintf(`{"timestamp":%q,"latitude":1,"longitude":2}`, now.Format("2006-01-02T15:04:05"))))
+	c.ExpectErrorCode("invalid")
+	c.Send(Frame("site_access", `{"logs":[]}`))
+	c.ExpectErrorCode("invalid")
+	c.Send(Frame("location", `{"timestamp":"2001-01-01T00:00:00Z","latitude":1,"longitude":2}`))
+	c.ExpectErrorCode("too_old")
+	c.Send(Frame("location", LocationData(11)))
+	c.ExpectAck("location")
+}
+
+// Ensure that a text frame that is not UTF-8 is answered with an error and
+// the connection closed with 1007, after the replies to earlier frames.
+func testInvalidUTF8(t *testing.T, tg Target) {
+	c := MustDial(t, tg, "/ws/ingest/"+tg.Known+"/")
+	c.Expect("connection_established")
+	c.Send(Frame("location", LocationData(12)))
+	c.Send("{\"type\":\"location\",\"data\":{\"x\":\"\xff\xfe\"}}")
+	c.ExpectAck("location")
+	c.ExpectErrorCode("malformed")
+	c.ExpectClose(websocket.CloseInvalidFramePayloadData)
+}
+
+// Ensure that the HTTP fallback reads what the seed read: {} as "not
+// provided", site_access_info as a bare list, and answers with the seed's
+// count; with Hearth-Protocol: 2 both loose forms are 422.
+func testHTTPSeedShapes(t *testing.T, tg Target) {
+	logs := fmt.Sprintf(`[{"timestamp":%q,"url":"https://example.com","accessed":true}]`, time.Now().UTC().Format(time.RFC3339))
+	body := fmt.Sprintf(`{"child_hash":%q,"screen_time_info":{},"site_access_info":%s}`, tg.Known, logs)
+	code, out, _ := Post(t, tg, body, nil)
+	sa, _ := out["site_access"].(map[string]any)
+	if code != 200 || out["screen_time"] != "not provided" || sa["status"] != "ok" || sa["count"] != 1.0 {
+		t.Fatalf("status %d body %v", code, out)
+	}
+	wantNotes(t, sa, "normalised", "site_access_info")
+	code, out, _ = Post(t, tg, body, map[string]string{"Hearth-Protocol": "2"})
+	st, _ := out["screen_time"].(map[string]any)
+	if code != 422 || st["code"] != "invalid" {
+		t.Fatalf("protocol 2: status %d body %v, want 422 with code invalid", code, out)
 	}
 }
