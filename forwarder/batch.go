@@ -54,6 +54,7 @@ func encodeMessage(w *bytes.Buffer, r outbox.Record) error {
 	return enc.Encode(hearth.BatchMessage{
 		Seq: r.Seq, ChildHash: r.Msg.ChildHash, Type: string(r.Msg.Kind),
 		ReceivedAt: r.Msg.ReceivedAt.UTC().Format(time.RFC3339Nano), Via: r.Msg.Via, Data: r.Msg.Data,
+		Synced: r.Msg.Synced,
 	})
 }
 

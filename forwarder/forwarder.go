@@ -52,6 +52,7 @@ type Config struct {
 	URL           string        // central's base URL, e.g. http://central:8080
 	Token         string        // the home's bearer token; never logged
 	EdgeID        string        // this edge's name in batches
+	Version       string        // this edge's build, sent to central in a header; default "dev"
 	BatchMessages int           // most messages per batch; default 500
 	BatchBytes    int64         // most JSON bytes per batch before gzip; default 1 MiB
 	MaxBackoff    time.Duration // longest wait between retries; default 5m
@@ -73,6 +74,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchMessages <= 0 {
 		c.BatchMessages = 500
+	}
+	if c.Version == "" {
+		c.Version = "dev"
 	}
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 1 << 20
@@ -104,15 +108,18 @@ type Forwarder struct {
 	cfg     Config
 	queue   Queue
 	roster  *Roster
+	clock   *Clock
 	log     *slog.Logger
 	client  *http.Client
 	metrics *metrics
 	warn    svc.LogLimiter
 
-	mu        sync.Mutex
-	state     State
-	lastError string
-	forwarded atomic.Int64
+	mu           sync.Mutex
+	state        State
+	lastError    string
+	offsetLogged bool          // the clock offset has been logged
+	loggedOffset time.Duration // the offset last logged
+	forwarded    atomic.Int64
 
 	// Owned by the send loop.
 	failures int // consecutive failed batches
@@ -129,7 +136,7 @@ func New(cfg Config, q Queue, roster *Roster, reg prometheus.Registerer, log *sl
 	}
 	cfg = cfg.withDefaults()
 	f := &Forwarder{
-		cfg: cfg, queue: q, roster: roster, log: log.With("component", "forwarder"),
+		cfg: cfg, queue: q, roster: roster, clock: &Clock{}, log: log.With("component", "forwarder"),
 		client:  &http.Client{Timeout: cfg.Timeout, Transport: newTransport()},
 		metrics: newMetrics(reg), state: StateIdle, msgCap: cfg.BatchMessages,
 	}
@@ -138,6 +145,9 @@ func New(cfg Config, q Queue, roster *Roster, reg prometheus.Registerer, log *sl
 	}
 	return f, nil
 }
+
+// Clock is central's time as measured from its answers.
+func (f *Forwarder) Clock() *Clock { return f.clock }
 
 func newTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()

@@ -233,14 +233,41 @@ func (f *Forwarder) do(ctx context.Context, method, path string, body []byte) (*
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Content-Encoding", "gzip")
 	}
+	f.setEdgeHeaders(req.Header)
+	sent := time.Now()
 	resp, err := f.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	f.noteClock(sent, time.Now(), resp.Header.Get("Date"))
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
 	if err != nil {
 		return nil, fmt.Errorf("read answer: %w", err)
 	}
 	return &reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// setEdgeHeaders names this edge and its backlog on every request, so
+// central's console shows each edge's state, even one that only syncs
+// its roster.
+func (f *Forwarder) setEdgeHeaders(h http.Header) {
+	st := f.queue.Stats()
+	h.Set(hearth.HeaderEdgeID, f.cfg.EdgeID)
+	h.Set(hearth.HeaderEdgeVersion, f.cfg.Version)
+	h.Set(hearth.HeaderBacklogMessages, strconv.FormatInt(st.Depth, 10))
+	h.Set(hearth.HeaderBacklogOldestSecs, strconv.FormatInt(int64(f.backlogAge(st)/time.Second), 10))
+}
+
+// backlogAge is the age of the oldest pending message, taken on the clock
+// its receive time is on (central's for a synced message); 0 when empty.
+func (f *Forwarder) backlogAge(st outbox.Stats) time.Duration {
+	if st.Depth == 0 || st.OldestReceivedAt.IsZero() {
+		return 0
+	}
+	now := time.Now()
+	if st.OldestSynced {
+		now, _ = f.clock.Now()
+	}
+	return max(now.Sub(st.OldestReceivedAt), 0)
 }
