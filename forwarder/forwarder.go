@@ -128,8 +128,8 @@ type Forwarder struct {
 }
 
 // New returns a Forwarder draining q to central; roster (may be nil) is
-// kept in step with central's roster of the home. Its metrics are
-// registered on reg.
+// kept in step with central's roster of the home, and refreshed through
+// the forwarder when it misses a child. Its metrics are registered on reg.
 func New(cfg Config, q Queue, roster *Roster, reg prometheus.Registerer, log *slog.Logger) (*Forwarder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -142,6 +142,7 @@ func New(cfg Config, q Queue, roster *Roster, reg prometheus.Registerer, log *sl
 	}
 	if roster != nil {
 		f.metrics.rosterChildren.Set(float64(roster.Size()))
+		roster.SetRefresh(f.syncRoster)
 	}
 	return f, nil
 }

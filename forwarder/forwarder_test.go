@@ -2,6 +2,7 @@ package forwarder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/guardianai/hearth/internal/testutil"
 	"io"
@@ -462,8 +463,8 @@ func TestRoster_SyncAndCache(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "roster.json")
 	r := OpenRoster(path, quiet)
 	ctx := context.Background()
-	if ok, _ := r.Known(ctx, "anyone"); !ok {
-		t.Fatal("a roster never synced must accept any child")
+	if ok, err := r.Known(ctx, "anyone"); ok || !errors.Is(err, hearth.ErrUnavailable) {
+		t.Fatalf("a roster never synced answers %v, %v; want ErrUnavailable", ok, err)
 	}
 	f := runForwarder(t, openOutbox(t), tc.URL, tc.Token, r, nil)
 	testutil.WaitFor(t, 5*time.Second, func() error {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/guardianai/hearth"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -13,20 +12,46 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/internal/svc"
 )
 
 // Roster is the home's children as central last listed them, cached in a
-// file so that an edge restarted while offline still refuses unknown
-// children. It implements ingest.Roster. Until the first sync, without a
-// cache, it knows no list and accepts every child.
+// file so that an edge restarted while offline still knows them. It
+// implements ingest.Roster. Until it knows a list (first sync, or the
+// cache) it refuses every child with an error wrapping
+// hearth.ErrUnavailable: the phone keeps its data and retries, and
+// nothing is acked for a child central may not know.
+//
+// A child it does not list triggers a refresh from central before the
+// refusal is final, so a child just added at central is accepted on its
+// first try. At most one refresh runs at a time (other misses wait for
+// it) and at most one starts per minRefreshGap, so a stranger's phone
+// retrying in a loop cannot hammer central.
 type Roster struct {
 	path string
 	log  *slog.Logger
+	warn svc.LogLimiter
 
 	mu       sync.RWMutex
 	children map[string]struct{}
 	known    bool // children holds a list (from central or the cache)
+
+	refreshMu   sync.Mutex
+	refresh     func(context.Context) error // fetches and replaces the list; nil: none
+	refreshing  chan struct{}               // closed when the refresh in flight ends; nil when none
+	lastRefresh time.Time                   // when the last refresh after a miss started
 }
+
+// Bounds of a refresh after a miss.
+const (
+	minRefreshGap  = 5 * time.Second
+	refreshTimeout = 3 * time.Second
+)
+
+// errNoRoster is Known's answer while no list is known.
+var errNoRoster = fmt.Errorf("no roster from central yet: %w", hearth.ErrUnavailable)
 
 // rosterFile is the cache's content.
 type rosterFile struct {
@@ -41,13 +66,14 @@ func OpenRoster(path string, log *slog.Logger) *Roster {
 	r := &Roster{path: path, log: log}
 	b, err := os.ReadFile(path)
 	var rf rosterFile
+	const until = "; phones are told to retry later until the first sync with central"
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		log.Warn("no roster from central yet; accepting any child until the first sync", "cache", path)
+		log.Warn("no roster from central yet"+until, "cache", path)
 	case err != nil:
-		log.Error("cannot read the cached roster; accepting any child until the first sync", "cache", path, "err", err)
+		log.Error("cannot read the cached roster"+until, "cache", path, "err", err)
 	case json.Unmarshal(b, &rf) != nil || rf.Children == nil:
-		log.Error("cached roster is malformed; accepting any child until the first sync", "cache", path)
+		log.Error("cached roster is malformed"+until, "cache", path)
 	default:
 		r.set(rf.Children)
 		log.Info("roster loaded from cache", "children", len(rf.Children), "synced_at", rf.SyncedAt)
@@ -55,15 +81,85 @@ func OpenRoster(path string, log *slog.Logger) *Roster {
 	return r
 }
 
-// Known implements ingest.Roster.
-func (r *Roster) Known(_ context.Context, hash string) (bool, error) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if !r.known {
+// SetRefresh sets how the roster fetches central's list after a miss
+// (the Forwarder sets it; it must call Replace). Without it a miss is final.
+func (r *Roster) SetRefresh(fetch func(context.Context) error) {
+	r.refreshMu.Lock()
+	r.refresh = fetch
+	r.refreshMu.Unlock()
+}
+
+// Known implements ingest.Roster. A miss, or no list at all, first
+// refreshes the list from central (rate-limited); if the child is still
+// missing, or the refresh fails, it is refused.
+func (r *Roster) Known(ctx context.Context, hash string) (bool, error) {
+	if ok, _ := r.lookup(hash); ok {
 		return true, nil
 	}
-	_, ok := r.children[hash]
+	r.refreshAfterMiss(ctx)
+	ok, listed := r.lookup(hash)
+	if !listed {
+		return false, errNoRoster
+	}
 	return ok, nil
+}
+
+// lookup reports whether hash is listed and whether a list is known.
+func (r *Roster) lookup(hash string) (ok, listed bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok = r.children[hash]
+	return ok, r.known
+}
+
+// refreshAfterMiss fetches the list again unless one was started less
+// than minRefreshGap ago; when one is in flight it waits for that one.
+func (r *Roster) refreshAfterMiss(ctx context.Context) {
+	done, mine := r.claimRefresh()
+	switch {
+	case mine:
+		r.runRefresh(ctx, done)
+	case done != nil:
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// claimRefresh returns the refresh in flight, or starts one (mine) when
+// allowed; (nil, false) means the miss is final at once.
+func (r *Roster) claimRefresh() (done chan struct{}, mine bool) {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	switch {
+	case r.refresh == nil:
+		return nil, false
+	case r.refreshing != nil:
+		return r.refreshing, false
+	case !r.lastRefresh.IsZero() && time.Since(r.lastRefresh) < minRefreshGap:
+		return nil, false
+	}
+	r.refreshing, r.lastRefresh = make(chan struct{}), time.Now()
+	return r.refreshing, true
+}
+
+// runRefresh runs the claimed refresh, bounded by refreshTimeout and ctx,
+// and releases whoever waits for it.
+func (r *Roster) runRefresh(ctx context.Context, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+	err := r.refresh(ctx)
+	r.refreshMu.Lock()
+	r.refreshing = nil
+	close(done)
+	r.refreshMu.Unlock()
+	if err == nil {
+		return
+	}
+	if ok, held := r.warn.Allow(30 * time.Second); ok {
+		r.log.Warn("roster refresh after a miss failed; keeping the roster we have (the child is refused)", "err", err, "similar_lines_held_back", held)
+	}
 }
 
 // Size is the number of children in the list (0 while none is known).
