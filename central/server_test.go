@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +170,42 @@ func TestServer_ShutdownRightAfterStart(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Ensure that an edge clock too far off to represent (sent_at in year 1
+// or 9999) never refuses data: its times become central's now, the home
+// is flagged, and a NUL in a child hash rejects only its message.
+func TestServer_Batch_UnrepresentableClockAndBadHashes(t *testing.T) {
+	ts := startTestServer(t, nil)
+	now := time.Now().UTC()
+	for i, sent := range []string{"0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"} {
+		body := fmt.Sprintf(`{"edge_id":"e","sent_at":%q,"messages":[%s,%s]}`, sent,
+			location(2*i+1, ts.child, now), strings.Replace(location(2*i+2, "badXhash", now), "X", `\u0000`, 1))
+		code, reply, _ := ts.post(t, []byte(body), nil)
+		var br hearth.BatchReply
+		if err := json.Unmarshal([]byte(reply), &br); code != 200 || err != nil || len(br.Results) != 2 {
+			t.Fatalf("sent_at %s: %d %s", sent, code, reply)
+		}
+		if br.Results[0].Status != "ok" || br.Results[1].Status != "rejected" || !strings.Contains(br.Results[1].Error, "child_hash") {
+			t.Fatalf("sent_at %s: results %+v", sent, br.Results)
+		}
+	}
+	locs, err := ts.store.Locations(context.Background(), ts.child, now.Add(-time.Hour), now.Add(time.Hour))
+	if err != nil || len(locs) != 1 {
+		t.Fatalf("locations %v %v", locs, err)
+	}
+	_, metrics := httpGet(t, ts.admin+"/metrics")
+	if !strings.Contains(metrics, `hearth_central_edge_clock_unknown{home=`) || !regexp.MustCompile(`hearth_central_edge_clock_unknown\{home="[^"]+"\} 1`).MatchString(metrics) {
+		t.Fatalf("home not flagged:\n%s", grepLines(metrics, "clock"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

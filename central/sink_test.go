@@ -14,26 +14,27 @@ import (
 	"github.com/guardianai/hearth/central/store"
 )
 
-// Ensure that the first rejected Result becomes the error the ingest
-// package answers with.
-func TestSinkError(t *testing.T) {
-	ok := store.Result{Status: store.StatusOK}
+// Ensure that each Result becomes the error the ingest package answers
+// its message with.
+func TestResultErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		results   []store.Result
+		result    store.Result
 		unknown   bool
 		code, msg string
 	}{
-		{name: "all ok", results: []store.Result{ok, ok}},
-		{name: "none", results: nil},
-		{"unknown child", []store.Result{ok, {Status: store.StatusRejected, Code: store.CodeUnknownChild, Error: "unknown child"}}, true, "", "unknown child"},
-		{"foreign child", []store.Result{{Status: store.StatusRejected, Code: store.CodeForeignChild, Error: "child does not belong to this home"}}, true, "", "does not belong"},
-		{"too old", []store.Result{{Status: store.StatusRejected, Code: hearth.CodeTooOld, Error: "timestamp: old"}}, false, hearth.CodeTooOld, "timestamp: old"},
-		{"invalid", []store.Result{{Status: store.StatusRejected, Code: hearth.CodeInvalid, Error: "logs.url: url must not contain a NUL character"}}, false, hearth.CodeInvalid, "NUL"},
-		{"no code", []store.Result{{Status: store.StatusRejected, Error: "odd"}}, false, hearth.CodeInvalid, "odd"},
-		{"first wins", []store.Result{{Status: store.StatusRejected, Code: hearth.CodeFuture, Error: "future"}, {Status: store.StatusRejected, Code: store.CodeUnknownChild}}, false, hearth.CodeFuture, "future"},
+		{name: "ok", result: store.Result{Status: store.StatusOK}},
+		{"unknown child", store.Result{Status: store.StatusRejected, Code: store.CodeUnknownChild, Error: "unknown child"}, true, "", "unknown child"},
+		{"foreign child", store.Result{Status: store.StatusRejected, Code: store.CodeForeignChild, Error: "child does not belong to this home"}, true, "", "does not belong"},
+		{"too old", store.Result{Status: store.StatusRejected, Code: hearth.CodeTooOld, Error: "timestamp: old"}, false, hearth.CodeTooOld, "timestamp: old"},
+		{"invalid", store.Result{Status: store.StatusRejected, Code: hearth.CodeInvalid, Error: "logs.url: bad"}, false, hearth.CodeInvalid, "bad"},
+		{"no code", store.Result{Status: store.StatusRejected, Error: "odd"}, false, hearth.CodeInvalid, "odd"},
 	} {
-		err := SinkError(tc.results)
+		errs := ResultErrors([]store.Result{{Status: store.StatusOK}, tc.result})
+		if errs[0] != nil {
+			t.Fatalf("%s: an ok neighbour got %v", tc.name, errs[0])
+		}
+		err := errs[1]
 		switch {
 		case tc.msg == "" && err != nil:
 			t.Errorf("%s: %v, want nil", tc.name, err)
@@ -60,9 +61,9 @@ func TestWireResults(t *testing.T) {
 	}
 }
 
-// Ensure that messages are checked one by one and their times corrected.
+// Ensure that messages are checked one by one, their times corrected, and
+// each judged against its own corrected received_at.
 func TestPrepareMessages(t *testing.T) {
-	w := hearth.Window{Now: t0, MaxAge: hearth.DefaultRetention, MaxFuture: hearth.DefaultMaxFuture}
 	loc := []byte(`{"timestamp":"2025-12-10T11:00:00Z","latitude":1,"longitude":2}`)
 	ms := []hearth.BatchMessage{
 		{Seq: 1, ChildHash: "kid", Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Via: "ws", Data: loc},
@@ -74,16 +75,24 @@ func TestPrepareMessages(t *testing.T) {
 		{Seq: 7, ChildHash: "kid", Type: "location", ReceivedAt: "noon", Data: loc},
 		{Seq: 8, ChildHash: "kid", Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Data: []byte(`{"timestamp":"2001-01-01T00:00:00Z","latitude":1,"longitude":2}`)},
 		{Seq: 9, ChildHash: "kid", Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Data: []byte(`{"timestamp":"2025-12-10T11:00:00Z","latitude":100,"longitude":2}`)},
-		{Seq: 10, ChildHash: "kid", Type: "screen_time", ReceivedAt: "2025-12-10T12:50:00Z", Data: []byte(`{"date":"2025-12-10","total_screen_time":60}`)},
+		{Seq: 10, ChildHash: "kid", Type: "screen_time", ReceivedAt: "2025-12-10T12:50:00Z", Data: []byte(`{"date":"2025-12-10","total_screen_time":60,"app_wise_data":{}}`)},
+		{Seq: 11, ChildHash: "k\x00d", Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Data: loc},
+		// 364 days old at the edge, 366 when it reaches central: judged
+		// against its received_at, it is still inside the window.
+		{Seq: 12, ChildHash: "kid", Type: "location", ReceivedAt: "2024-12-10T12:00:00Z", Synced: true, Data: []byte(`{"timestamp":"2023-12-12T12:00:00Z","latitude":1,"longitude":2}`)},
+		{Seq: 13, ChildHash: "kid", Type: "location", ReceivedAt: "2025-12-10T12:50:00Z", Data: []byte(`{"timestamp":"2025-12-10T12:00:00+05:30","latitude":1,"longitude":2,"x":1}`)},
 	}
-	msgs, idx, results := PrepareMessages(ms, w, time.Hour, 5*time.Second)
-	if len(msgs) != 2 || idx[0] != 0 || idx[1] != 9 {
-		t.Fatalf("prepared %d messages at %v, want 2 at [0 9]", len(msgs), idx)
+	msgs, idx, results := PrepareMessages(ms, MeasureEdgeClock(t0.Add(time.Hour), t0, 5*time.Second), hearth.DefaultRetention)
+	if len(msgs) != 3 || idx[0] != 0 || idx[1] != 9 || idx[2] != 11 {
+		t.Fatalf("prepared %d messages at %v, want 3 at [0 9 11]", len(msgs), idx)
 	}
-	if m := msgs[0]; m.ChildHash != "kid" || m.Kind != hearth.KindLocation || m.Via != "ws" || !m.ReceivedAt.Equal(t0.Add(-10*time.Minute)) {
-		t.Fatalf("message %+v: want received_at corrected to %s", m, t0.Add(-10*time.Minute))
+	if m := msgs[0]; m.ChildHash != "kid" || m.Kind != hearth.KindLocation || m.Via != "ws" || !m.ReceivedAt.Equal(t0.Add(-10*time.Minute)) || m.Payload.Location == nil {
+		t.Fatalf("message %+v: want received_at corrected to %s and the typed payload", m, t0.Add(-10*time.Minute))
 	}
-	want := map[int]string{1: "child_hash", 2: "unknown message type", 3: "type", 4: "data", 5: "received_at", 6: "received_at", 7: "retention", 8: "latitude"}
+	if m := msgs[2]; !m.ReceivedAt.Equal(time.Date(2024, 12, 10, 12, 0, 0, 0, time.UTC)) {
+		t.Fatalf("synced received_at moved to %s", m.ReceivedAt)
+	}
+	want := map[int]string{1: "child_hash", 2: "unknown message type", 3: "type", 4: "data", 5: "received_at", 6: "received_at", 7: "retention", 8: "latitude", 10: "child_hash", 12: "x"}
 	codes := map[int]string{2: hearth.CodeUnknownType, 7: hearth.CodeTooOld}
 	for i, r := range results {
 		reason, rejected := want[i]
@@ -113,6 +122,13 @@ func openTestStore(t *testing.T) store.Store {
 	return st
 }
 
+// storeSync stores msgs through the sink and waits for the outcome.
+func storeSync(s *Sink, msgs []hearth.Message) error {
+	res := make(chan error, 1)
+	s.StoreAsync(msgs, func(err error) { res <- err })
+	return <-res
+}
+
 // Ensure that the sink stores known children's data, refuses unknown
 // children as the protocol expects and says "retry later" when the store
 // is gone.
@@ -134,10 +150,10 @@ func TestSink_Store(t *testing.T) {
 	}
 	sink, roster := NewSink(st, 1, 5*time.Second), Roster{st}
 	defer sink.Close()
-	if err := sink.Store(ctx, []hearth.Message{msg(kid)}); err != nil {
+	if err := storeSync(sink, []hearth.Message{msg(kid)}); err != nil {
 		t.Fatalf("store: %v", err)
 	}
-	if err := sink.Store(ctx, []hearth.Message{msg("nobody")}); !errors.Is(err, hearth.ErrUnknownChild) {
+	if err := storeSync(sink, []hearth.Message{msg("nobody")}); !errors.Is(err, hearth.ErrUnknownChild) {
 		t.Fatalf("unknown child: %v", err)
 	}
 	if ok, err := roster.Known(ctx, kid); !ok || err != nil {
@@ -147,7 +163,7 @@ func TestSink_Store(t *testing.T) {
 		t.Fatalf("roster of an unknown child: %v %v", ok, err)
 	}
 	st.Close()
-	if err := sink.Store(ctx, []hearth.Message{msg(kid)}); !errors.Is(err, hearth.ErrUnavailable) {
+	if err := storeSync(sink, []hearth.Message{msg(kid)}); !errors.Is(err, hearth.ErrUnavailable) {
 		t.Fatalf("closed store: %v, want hearth.ErrUnavailable", err)
 	}
 }
@@ -212,7 +228,46 @@ func TestSink_GroupCommit(t *testing.T) {
 		t.Fatalf("%d locations stored, want %d", stats["locations"], phones-1)
 	}
 	sink.Close()
-	if err := sink.Store(ctx, nil); !errors.Is(err, hearth.ErrUnavailable) {
+	if err := storeSync(sink, []hearth.Message{{ChildHash: kid}}); !errors.Is(err, hearth.ErrUnavailable) {
 		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// stuckStore is a store whose Apply says it started, then waits until released.
+type stuckStore struct {
+	store.Store
+	started, release chan struct{}
+}
+
+func (s stuckStore) Apply(ctx context.Context, home string, msgs []hearth.Message) ([]store.Result, error) {
+	s.started <- struct{}{}
+	<-s.release
+	return make([]store.Result, len(msgs)), nil
+}
+
+// Ensure that StoreEach never blocks a session: with the queue full, a
+// message is answered "unavailable" at once.
+func TestSink_FullQueueAnswersAtOnce(t *testing.T) {
+	st := stuckStore{Store: openTestStore(t), started: make(chan struct{}, 1), release: make(chan struct{})}
+	sink := NewSink(st, 1, 5*time.Second)
+	defer sink.Close()
+	defer close(st.release)
+	sink.StoreEach([]hearth.Message{{}}, func([]error) {})
+	<-st.started
+	var refused atomic.Int64
+	for range queueLength + 9 {
+		sink.StoreEach([]hearth.Message{{}}, func(errs []error) {
+			if errors.Is(errs[0], hearth.ErrUnavailable) {
+				refused.Add(1)
+			}
+		})
+	}
+	// One request is with the stuck worker, queueLength wait in the queue.
+	go func() {
+		for range st.started {
+		}
+	}()
+	if got := refused.Load(); got != 9 {
+		t.Fatalf("%d answered unavailable at once, want 9", got)
 	}
 }
