@@ -14,6 +14,7 @@ type metrics struct {
 	refused       *prometheus.CounterVec
 	refusedFull   prometheus.Counter
 	refusedClosed prometheus.Counter
+	refusedBusy   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -30,11 +31,12 @@ func newMetrics() *metrics {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_outbox_refused_total",
-			Help: "Outbox writes refused, by reason: full (quota or disk) or closed.",
+			Help: "Outbox writes refused, by reason: full (quota or disk), busy (writer queue full) or closed.",
 		}, []string{"reason"}),
 	}
 	m.refusedFull = m.refused.WithLabelValues("full")
 	m.refusedClosed = m.refused.WithLabelValues("closed")
+	m.refusedBusy = m.refused.WithLabelValues("busy")
 	return m
 }
 
