@@ -20,8 +20,8 @@ func TestGenerator_DataIsValid(t *testing.T) {
 		for range 30 {
 			m := g.next()
 			kinds[m.kind]++
-			if _, err := hearth.Validate(hearth.Kind(m.kind), m.data, w); err != nil {
-				t.Fatalf("%s: %s invalid: %v\n%s", mix, m.kind, err, m.data)
+			if c, err := hearth.Check(hearth.Kind(m.kind), m.data, hearth.Rules{Mode: hearth.ModeStrict, Window: w}); err != nil || len(c.Notes) > 0 {
+				t.Fatalf("%s: %s invalid or not canonical: %v %v\n%s", mix, m.kind, err, c.Notes, m.data)
 			}
 			var f struct {
 				Type string          `json:"type"`
