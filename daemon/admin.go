@@ -23,25 +23,27 @@ type Status struct {
 	ForwardState           string  `json:"forward_state"` // off, idle, sending, backoff or unauthorized
 	ForwardedTotal         int64   `json:"forwarded_total"`
 	LastForwardError       string  `json:"last_forward_error"`
+	// ClockOffsetSeconds is central's clock minus the local one as last
+	// measured (0 while unknown); present only with forwarding on.
+	ClockOffsetSeconds *float64 `json:"clock_offset_seconds,omitempty"`
 }
 
 // Status reports the daemon's state.
 func (d *Daemon) Status() Status {
 	st := d.outbox.Stats()
+	_, trusted := d.now()
 	s := Status{
 		Connections:     d.ingest.Connections(),
 		OutboxDepth:     st.Depth,
 		OutboxBytes:     st.Bytes,
 		OutboxFileBytes: st.FileBytes,
 		DeadLetters:     st.DeadLetters,
-		ClockTrusted:    !time.Now().Before(clockFloor),
+		ClockTrusted:    trusted,
 		UptimeSeconds:   time.Since(d.started).Seconds(),
 		Ready:           d.ready.Load(),
 	}
 	d.forwardStatus(&s)
-	if !st.OldestReceivedAt.IsZero() {
-		s.OutboxOldestAgeSeconds = max(0, time.Since(st.OldestReceivedAt).Seconds())
-	}
+	s.OutboxOldestAgeSeconds = d.oldestAge(st).Seconds()
 	return s
 }
 

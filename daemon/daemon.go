@@ -26,10 +26,6 @@ import (
 // OutboxFile is the outbox's file name inside the data directory.
 const OutboxFile = "outbox.db"
 
-// clockFloor is a time before which the wall clock cannot be right: a router
-// without a real-time clock boots near 1970 or its firmware's date.
-var clockFloor = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-
 // benchNoStore is set only in a build with -tags nostore (see nostore.go).
 var benchNoStore = false
 
@@ -97,20 +93,9 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 func (d *Daemon) ingestConfig() ingest.Config {
 	c := d.cfg.Limits.Config()
 	c.Window = d.window
+	c.Clock = d.ReceivedAt
 	c.ConnectionLabel = "hearth at home"
 	return c
-}
-
-// window is the edge's time check. The edge refuses data older than the
-// retention window only while its clock is plausible, and never refuses
-// "future" data: a router that booted without a real-time clock runs behind
-// until NTP syncs, and central corrects for the edge's clock offset anyway.
-func (d *Daemon) window() hearth.Window {
-	now := time.Now()
-	if now.Before(clockFloor) {
-		return hearth.Window{}
-	}
-	return hearth.Window{Now: now, MaxAge: time.Duration(d.cfg.RetentionDays) * 24 * time.Hour}
 }
 
 func (d *Daemon) publicServer() *fasthttp.Server {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/guardianai/hearth/forwarder"
 	"github.com/guardianai/hearth/ingest"
@@ -14,6 +16,10 @@ import (
 
 // RosterFile is the cache of central's roster inside the data directory.
 const RosterFile = "roster.json"
+
+// Version is this build's version, sent to central with every request;
+// set it at build time with -ldflags "-X github.com/guardianai/hearth/daemon.Version=…".
+var Version = "dev"
 
 // validateForward checks the forwarding settings (only when forwarding is on).
 func (c *Config) validateForward() []error {
@@ -23,6 +29,9 @@ func (c *Config) validateForward() []error {
 	var errs []error
 	if err := c.forwarderConfig().Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if strings.ContainsFunc(c.EdgeID, unicode.IsControl) {
+		errs = append(errs, fmt.Errorf("edge_id: %q contains a control character (it is sent in an HTTP header)", c.EdgeID))
 	}
 	if c.ForwardBatchMessages <= 0 {
 		errs = append(errs, errors.New("forward_batch_messages: must be positive"))
@@ -38,7 +47,7 @@ func (c *Config) validateForward() []error {
 
 func (c *Config) forwarderConfig() forwarder.Config {
 	return forwarder.Config{
-		URL: c.CentralURL, Token: c.CentralToken, EdgeID: c.edgeID(),
+		URL: c.CentralURL, Token: c.CentralToken, EdgeID: c.edgeID(), Version: Version,
 		BatchMessages: c.ForwardBatchMessages, BatchBytes: int64(c.ForwardBatchBytes),
 		MaxBackoff: c.ForwardMaxBackoff, Timeout: c.ForwardTimeout, ReplayJitter: c.ForwardReplayJitter,
 	}
@@ -123,4 +132,6 @@ func (d *Daemon) forwardStatus(s *Status) {
 	}
 	fs := d.fwd.Status()
 	s.ForwardState, s.ForwardedTotal, s.LastForwardError = string(fs.State), fs.ForwardedTotal, fs.LastError
+	offset := d.fwd.Clock().Offset().Seconds()
+	s.ClockOffsetSeconds = &offset
 }

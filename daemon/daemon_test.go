@@ -1,0 +1,272 @@
+package daemon
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/ingest/ingesttest"
+	"github.com/guardianai/hearth/internal/testutil"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// fakeCentral is an httptest central: it serves the roster, stamps every
+// answer with a Date offset from the local clock, stores batches (answering
+// ok for each message) and can hold roster answers until released.
+type fakeCentral struct {
+	URL    string
+	offset time.Duration
+
+	mu       sync.Mutex
+	children []string
+	hold     chan struct{}
+	batches  []hearth.BatchMessage
+	rosterN  atomic.Int64
+}
+
+func startCentral(t *testing.T, offset time.Duration, children ...string) *fakeCentral {
+	fc := &fakeCentral{offset: offset, children: children}
+	srv := httptest.NewServer(http.HandlerFunc(fc.serve))
+	t.Cleanup(srv.Close)
+	fc.URL = srv.URL
+	return fc
+}
+
+func (fc *fakeCentral) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Date", time.Now().Add(fc.offset).UTC().Format(http.TimeFormat))
+	switch r.URL.Path {
+	case hearth.PathEdgeRoster:
+		fc.rosterN.Add(1)
+		fc.mu.Lock()
+		hold, list := fc.hold, append([]string{}, fc.children...)
+		fc.mu.Unlock()
+		if hold != nil {
+			<-hold
+		}
+		json.NewEncoder(w).Encode(hearth.RosterReply{Children: list})
+	case hearth.PathEdgeBatches:
+		msgs, err := decodeBatch(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fc.mu.Lock()
+		fc.batches = append(fc.batches, msgs...)
+		fc.mu.Unlock()
+		reply := hearth.BatchReply{Results: []hearth.BatchResult{}}
+		for _, m := range msgs {
+			reply.Results = append(reply.Results, hearth.BatchResult{Seq: m.Seq, Status: hearth.BatchStatusOK})
+		}
+		json.NewEncoder(w).Encode(reply)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func decodeBatch(body io.Reader) ([]hearth.BatchMessage, error) {
+	zr, err := gzip.NewReader(body)
+	if err != nil {
+		return nil, err
+	}
+	var b struct {
+		Messages []hearth.BatchMessage `json:"messages"`
+	}
+	return b.Messages, json.NewDecoder(zr).Decode(&b)
+}
+
+// holdRoster makes roster requests wait until the returned func is called.
+func (fc *fakeCentral) holdRoster() (release func()) {
+	ch := make(chan struct{})
+	fc.mu.Lock()
+	fc.hold = ch
+	fc.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			fc.mu.Lock()
+			fc.hold = nil
+			fc.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+func (fc *fakeCentral) received() []hearth.BatchMessage {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return append([]hearth.BatchMessage{}, fc.batches...)
+}
+
+// startDaemon runs a hearthd on 127.0.0.1 ports and a temporary data
+// directory, forwarding to centralURL unless it is empty.
+func startDaemon(t *testing.T, centralURL string, edit func(*Config)) *Daemon {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.AdminListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	if centralURL != "" {
+		cfg.CentralURL, cfg.CentralToken, cfg.EdgeID = centralURL, "tok", "test-edge"
+		cfg.ForwardReplayJitter, cfg.ForwardMaxBackoff = 0, 100*time.Millisecond
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	d, err := New(cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return d
+}
+
+// status reads GET /status from the admin listener as JSON fields.
+func status(t *testing.T, d *Daemon) map[string]any {
+	t.Helper()
+	resp, err := http.Get("http://" + d.AdminAddr() + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func target(d *Daemon) ingesttest.Target {
+	return ingesttest.Target{URL: "http://" + d.Addr()}
+}
+
+// nearly reports whether got is within tol of want.
+func nearly(got, want time.Time, tol time.Duration) bool {
+	return got.Sub(want).Abs() <= tol
+}
+
+// Ensure that a forwarding edge takes central's clock (here 30 days ahead
+// of the local one) as its reference once the first answer has come:
+// before it, clock_trusted is false and only absolute bounds apply; after
+// it, clock_trusted is true, the window is central's (a minute stricter)
+// and new messages are stamped on central's clock.
+func TestDaemon_Forwarding_ClockFromCentral(t *testing.T) {
+	const ahead = 30 * 24 * time.Hour
+	fc := startCentral(t, ahead, "kid")
+	release := fc.holdRoster()
+	t.Cleanup(release)
+	d := startDaemon(t, fc.URL, nil)
+
+	st := status(t, d)
+	if st["clock_trusted"] != false || st["clock_offset_seconds"] != 0.0 {
+		t.Fatalf("before any answer: clock_trusted %v, clock_offset_seconds %v", st["clock_trusted"], st["clock_offset_seconds"])
+	}
+	if w := d.window(); w != (hearth.Window{}) {
+		t.Fatalf("window before any answer = %+v, want none", w)
+	}
+	if _, synced := d.ReceivedAt(); synced {
+		t.Fatal("ReceivedAt synced before any answer")
+	}
+
+	release()
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		if st := status(t, d); st["clock_trusted"] != true {
+			return fmt.Errorf("clock_trusted %v", st["clock_trusted"])
+		}
+		return nil
+	})
+	w := d.window()
+	if want := time.Now().Add(ahead); !nearly(w.Now, want, time.Minute) {
+		t.Fatalf("window Now %s, want about %s", w.Now, want)
+	}
+	if w.MaxAge != 365*24*time.Hour-time.Minute || w.MaxFuture != hearth.DefaultMaxFuture-time.Minute {
+		t.Fatalf("window %+v: want the retention and max future less a minute", w)
+	}
+	if off, _ := status(t, d)["clock_offset_seconds"].(float64); (time.Duration(off*float64(time.Second)) - ahead).Abs() > time.Minute {
+		t.Fatalf("clock_offset_seconds %v, want about %v", off, ahead.Seconds())
+	}
+	at, synced := d.ReceivedAt()
+	if !synced || !nearly(at, time.Now().Add(ahead), time.Minute) || at.Location() != time.UTC {
+		t.Fatalf("ReceivedAt = %s, %v; want about 30 days ahead, synced, UTC", at, synced)
+	}
+}
+
+// Ensure that a message a phone sends after the clock is measured reaches
+// central stamped on central's clock and marked synced.
+func TestDaemon_Forwarding_MessagesStampedOnCentralClock(t *testing.T) {
+	const ahead = 30 * 24 * time.Hour
+	fc := startCentral(t, ahead, "kid")
+	d := startDaemon(t, fc.URL, nil)
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		if _, synced := d.ReceivedAt(); !synced {
+			return errors.New("clock not measured yet")
+		}
+		return nil
+	})
+	conn := ingesttest.MustDial(t, target(d), "/ws/ingest/kid/")
+	conn.Expect("connection_established")
+	conn.Send(ingesttest.Frame("location", ingesttest.LocationData(0)))
+	conn.ExpectAck("location")
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		if n := len(fc.received()); n != 1 {
+			return fmt.Errorf("central received %d messages", n)
+		}
+		return nil
+	})
+	m := fc.received()[0]
+	at, err := time.Parse(time.RFC3339Nano, m.ReceivedAt)
+	if err != nil || !m.Synced || !nearly(at, time.Now().Add(ahead), time.Minute) {
+		t.Fatalf("central got received_at %q (%v), synced %v; want about 30 days ahead, synced", m.ReceivedAt, err, m.Synced)
+	}
+}
+
+// Ensure that a standalone edge keeps its documented behaviour: the wall
+// clock, trusted when plausible, the retention window without a future
+// bound, no clock offset in /status, and messages not marked synced.
+func TestDaemon_Standalone_Clock(t *testing.T) {
+	d := startDaemon(t, "", nil)
+	st := status(t, d)
+	if _, ok := st["clock_offset_seconds"]; ok || st["clock_trusted"] != true || st["forward_state"] != "off" {
+		t.Fatalf("status %v", st)
+	}
+	w := d.window()
+	if !nearly(w.Now, time.Now(), time.Minute) || w.MaxAge != 365*24*time.Hour || w.MaxFuture != 0 {
+		t.Fatalf("window %+v", w)
+	}
+	if at, synced := d.ReceivedAt(); synced || !nearly(at, time.Now(), time.Minute) {
+		t.Fatalf("ReceivedAt = %s, %v", at, synced)
+	}
+}
+
+// Ensure that an edge_id that cannot travel in an HTTP header is refused
+// at start rather than failing every request to central.
+func TestConfig_Validate_EdgeIDInHeader(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CentralURL, cfg.CentralToken, cfg.EdgeID = "http://central:8080", "tok", "kitchen\nrouter"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "edge_id") {
+		t.Fatalf("Validate = %v, want an edge_id error", err)
+	}
+	cfg.EdgeID = "Küche"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate(%q) = %v", cfg.EdgeID, err)
+	}
+}
