@@ -70,7 +70,7 @@ func (c *Config) Bind(b *config.Binder) {
 	c.Service.Bind(b, "address for phones (WebSocket and HTTP)")
 	c.Limits.Bind(b)
 	b.String(&c.DataDir, "data-dir", "directory of the outbox database")
-	b.List(&c.Children, "children", "comma-separated child hashes allowed to send; empty accepts any child")
+	b.List(&c.Children, "children", "comma-separated child hashes allowed to send; with central_url a child must also be on central's roster; empty: any child (standalone) or central's roster")
 	b.Bytes(&c.OutboxMaxBytes, "outbox-max-bytes", "outbox quota in bytes; new data is refused beyond it")
 	b.Int64(&c.OutboxMaxMessages, "outbox-max-messages", "outbox quota in messages")
 	b.Int(&c.RetentionDays, "retention-days", "refuse data older than this many days (when the clock is trusted)")

@@ -147,12 +147,15 @@ func (d *Daemon) Start() error {
 	return nil
 }
 
+// rosterSize says in the start log which children are accepted.
 func (d *Daemon) rosterSize() any {
 	switch {
-	case len(d.cfg.Children) > 0:
-		return len(d.cfg.Children)
+	case d.fwd != nil && len(d.cfg.Children) > 0:
+		return fmt.Sprintf("%d listed, if on central's roster too", len(d.cfg.Children))
 	case d.fwd != nil:
 		return "central's roster"
+	case len(d.cfg.Children) > 0:
+		return len(d.cfg.Children)
 	}
 	return "any"
 }

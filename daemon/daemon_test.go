@@ -257,6 +257,80 @@ func TestDaemon_Standalone_Clock(t *testing.T) {
 	}
 }
 
+// Ensure that with central configured but no roster from it yet, phones
+// are told to retry later on every path (nothing is acked), and are
+// served once the roster arrives.
+func TestDaemon_Forwarding_NoRosterRetryLater(t *testing.T) {
+	fc := startCentral(t, 0, "kid")
+	release := fc.holdRoster()
+	t.Cleanup(release)
+	d := startDaemon(t, fc.URL, nil)
+
+	_, resp, err := ingesttest.Dial(t, target(d), "/ws/ingest/kid/")
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("WebSocket upgrade without a roster: %v, %+v; want 503 with Retry-After", err, resp)
+	}
+	body := fmt.Sprintf(`{"child_hash":"kid","location_info":%s}`, ingesttest.LocationData(0))
+	code, reply, hdr := ingesttest.Post(t, target(d), body, nil)
+	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+		t.Fatalf("POST without a roster: %d %v; want 503 with Retry-After", code, reply)
+	}
+	if depth := d.Outbox().Stats().Depth; depth != 0 {
+		t.Fatalf("outbox depth %d: something was stored without a roster", depth)
+	}
+
+	release()
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		c, resp, err := ingesttest.Dial(t, target(d), "/ws/ingest/kid/")
+		if err != nil {
+			return fmt.Errorf("dial: %v (%v)", err, resp)
+		}
+		c.Close()
+		return nil
+	})
+}
+
+// Ensure that a static children list narrows central's roster: a child
+// must be on both; one missing from the static list is refused without
+// asking central.
+func TestDaemon_Forwarding_StaticListIntersectsCentral(t *testing.T) {
+	fc := startCentral(t, 0, "kid-both", "kid-central-only")
+	d := startDaemon(t, fc.URL, func(c *Config) { c.Children = []string{"kid-both", "kid-static-only"} })
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		if n := fc.rosterN.Load(); n < 1 {
+			return errors.New("roster not synced")
+		}
+		return nil
+	})
+	testutil.WaitFor(t, 5*time.Second, func() error { // the sync is applied just after the answer
+		c, resp, err := ingesttest.Dial(t, target(d), "/ws/ingest/kid-both/")
+		if err != nil {
+			return fmt.Errorf("kid-both: %v (%v)", err, resp)
+		}
+		c.Close()
+		return nil
+	})
+	before := fc.rosterN.Load()
+	refused := func(hash string) {
+		t.Helper()
+		_, resp, err := ingesttest.Dial(t, target(d), "/ws/ingest/"+hash+"/")
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %v, %+v; want 403", hash, err, resp)
+		}
+	}
+	refused("kid-central-only")
+	if n := fc.rosterN.Load() - before; n != 0 {
+		t.Errorf("a child missing from the static list fetched central's roster %d times", n)
+	}
+	refused("kid-static-only") // may refresh once: it is a miss on central's roster
+	if n := fc.rosterN.Load() - before; n > 1 {
+		t.Errorf("%d roster fetches for one miss, want at most 1", n)
+	}
+	if !strings.Contains(d.rosterSize().(string), "2 listed") {
+		t.Errorf("start log says children %v", d.rosterSize())
+	}
+}
+
 // Ensure that an edge_id that cannot travel in an HTTP header is refused
 // at start rather than failing every request to central.
 func TestConfig_Validate_EdgeIDInHeader(t *testing.T) {

@@ -76,8 +76,11 @@ func redact(s string) string {
 }
 
 // newForwarder prepares forwarding when central_url is set and returns the
-// roster phones are checked against: the static children when listed,
-// else central's roster (cached in RosterFile).
+// roster phones are checked against. Standalone, that is the static
+// children list (empty: any child). With central it is central's roster
+// (cached in RosterFile), narrowed by the static list when there is one:
+// a child must be on both, so the operator's list can never admit a child
+// central would refuse after the phone got its ack.
 func (d *Daemon) newForwarder() (ingest.Roster, error) {
 	static := ingest.NewStaticRoster(d.cfg.Children)
 	if d.cfg.CentralURL == "" {
@@ -89,10 +92,25 @@ func (d *Daemon) newForwarder() (ingest.Roster, error) {
 		return nil, err
 	}
 	d.fwd = fwd
-	if len(d.cfg.Children) > 0 {
-		return static, nil // the operator's list wins; central's is still cached
+	if len(d.cfg.Children) == 0 {
+		return roster, nil
 	}
-	return roster, nil
+	return allRosters{static, roster}, nil
+}
+
+// allRosters knows a child only when each of its rosters does, asked in
+// order: a child the first refuses never makes the next one fetch
+// central's roster again.
+type allRosters []ingest.Roster
+
+// Known implements ingest.Roster.
+func (rs allRosters) Known(ctx context.Context, hash string) (bool, error) {
+	for _, r := range rs {
+		if ok, err := r.Known(ctx, hash); err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // startForwarder runs the forwarder until stopForwarder.
