@@ -269,7 +269,7 @@ func TestCentral_ClockOffset(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	ts := now.Add(-20 * time.Minute)
 	direct := fmt.Sprintf(`{"child_hash":%q,"location_info":{"timestamp":%q,"latitude":10,"longitude":2.5}}`, kid, ts.Format(time.RFC3339))
-	if code, out, _ := ingesttest.Post(t, ingesttest.Target{URL: c.URL}, direct, nil); code != 200 || fmt.Sprint(out["location"]) != "map[status:ok]" {
+	if code, out, _ := ingesttest.Post(t, ingesttest.Target{URL: c.URL}, direct, nil); code != 200 || fmt.Sprint(out["location"]) != "map[status:ok timestamp:"+ts.Format("2006-01-02T15:04:05")+"+00:00]" {
 		t.Fatalf("direct write: %d %v", code, out)
 	}
 
