@@ -49,7 +49,7 @@ func contractCases(now time.Time) []edgeCase {
 		{"screen_time with apps instead of app_wise_data", "screen_time", fmt.Sprintf(`{"date":%q,"total_screen_time":5,"apps":[{"name":"x","seconds":5}]}`, day(-48*time.Hour)), "invalid", nil},
 		{"location 1 s ahead", "location", loc(ts(time.Second)), "", one("locations", 1)},
 		{"location 364 days old", "location", loc(ts(-364 * 24 * time.Hour)), "", one("locations", 1)},
-		{"location with a +05:30 zone", "location", loc(now.Add(-2*time.Minute).In(time.FixedZone("IST", 5*3600+1800)).Format(time.RFC3339)), "", one("locations", 1)},
+		{"location with a +05:30 zone", "location", loc(now.Add(-2 * time.Minute).In(time.FixedZone("IST", 5*3600+1800)).Format(time.RFC3339)), "", one("locations", 1)},
 		{"location without a zone (seed: UTC)", "location", loc(now.Add(-3 * time.Minute).UTC().Format("2006-01-02T15:04:05")), "", one("locations", 1)},
 		{"URL with NUL", "site_access", visit(ts(-4*time.Minute), `"https://nul.example/a\u0000b"`), "", one("site_access", 1)},
 		{"URL with tab, newline and DEL", "site_access", visit(ts(-5*time.Minute), `"https://ctl.example/a\tb\nc\u007f"`), "", one("site_access", 1)},
