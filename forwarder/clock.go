@@ -25,6 +25,7 @@ type Clock struct {
 	local    time.Time // the local anchor, with its monotonic reading
 	central  time.Time // central's estimated time at local
 	measured bool      // a measurement exists (since this process started)
+	last     time.Time // the latest time Now returned: it never goes back
 }
 
 // observe records a measurement from an answer whose request left at sent
@@ -49,15 +50,23 @@ func (c *Clock) observe(sent, received time.Time, date string) bool {
 }
 
 // Now returns central's estimated time now and true once a measurement
-// exists; before that, the local wall clock and false.
+// exists; before that, the local wall clock and false. The estimate does
+// not step back by the second or so a new measurement may move it (Date's
+// resolution, network jitter): two updates of one key stamped a moment
+// apart must keep their order at central. A larger step back is a clock
+// that was set, and is followed.
 func (c *Clock) Now() (time.Time, bool) {
 	c.mu.Lock()
-	local, central, ok := c.local, c.central, c.measured
-	c.mu.Unlock()
-	if !ok {
+	defer c.mu.Unlock()
+	if !c.measured {
 		return time.Now().UTC(), false
 	}
-	return central.Add(time.Since(local)), true
+	t := c.central.Add(time.Since(c.local))
+	if t.Before(c.last) && c.last.Sub(t) < offsetLogStep {
+		t = c.last
+	}
+	c.last = t
+	return t, true
 }
 
 // Offset is central's clock minus the local wall clock as last measured

@@ -125,6 +125,25 @@ func TestClock_AnchorsAtMidpoint(t *testing.T) {
 	}
 }
 
+// Ensure that a new measurement a second behind the last does not move
+// the estimate back (stamps keep their order), while a clock that was set
+// back by minutes is followed.
+func TestClock_NeverStepsBackBySmallAmounts(t *testing.T) {
+	var c Clock
+	date := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	now := time.Now()
+	c.observe(now, now, date.Format(http.TimeFormat))
+	first, _ := c.Now()
+	c.observe(now, now, date.Add(-time.Second).Format(http.TimeFormat))
+	if second, _ := c.Now(); second.Before(first) {
+		t.Fatalf("estimate stepped back from %s to %s", first, second)
+	}
+	c.observe(now, now, date.Add(-10*time.Minute).Format(http.TimeFormat))
+	if third, _ := c.Now(); !third.Before(first.Add(-9 * time.Minute)) {
+		t.Fatalf("a clock set back 10 minutes was not followed: %s after %s", third, first)
+	}
+}
+
 // headerLog records the edge headers of each request central receives.
 type headerLog struct {
 	mu   sync.Mutex
