@@ -56,4 +56,7 @@ type BatchReply struct {
 // token's home.
 type RosterReply struct {
 	Children []string `json:"children"`
+	// RetentionDays is central's retention window: the edge never judges
+	// with a longer one, or it would ack what central refuses.
+	RetentionDays int `json:"retention_days,omitempty"`
 }

@@ -100,5 +100,5 @@ func (s *Server) serveRoster(ctx *fasthttp.RequestCtx) {
 	if children == nil {
 		children = []string{}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, hearth.RosterReply{Children: children})
+	writeJSON(ctx, fasthttp.StatusOK, hearth.RosterReply{Children: children, RetentionDays: int(s.cfg.Retention() / (24 * time.Hour))})
 }

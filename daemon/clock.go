@@ -32,8 +32,8 @@ func (d *Daemon) now() (time.Time, bool) {
 }
 
 // window is the time window phones' data is judged against. Forwarding
-// on, it is central's window, a little stricter, once central's clock is
-// known; before that only the domain's absolute bounds apply (a zero
+// on, it is central's window (its retention, when shorter than ours), a
+// little stricter, once central's clock is known; before that only the domain's absolute bounds apply (a zero
 // Window), as the edge cannot tell "too old" from "clock wrong". A
 // standalone edge refuses data older than the retention only while its
 // clock is plausible, and never "future" data: a router that booted
@@ -45,6 +45,9 @@ func (d *Daemon) window() hearth.Window {
 	case !trusted:
 		return hearth.Window{}
 	case d.fwd != nil:
+		if central := d.fwd.CentralRetention(); central > 0 {
+			retention = min(retention, central)
+		}
 		return hearth.Window{Now: ref, MaxAge: retention - edgeMargin, MaxFuture: hearth.DefaultMaxFuture - edgeMargin}
 	}
 	return hearth.Window{Now: ref, MaxAge: retention}

@@ -27,8 +27,9 @@ var quiet = slog.New(slog.DiscardHandler)
 // answer with a Date offset from the local clock, stores batches (answering
 // ok for each message) and can hold roster answers until released.
 type fakeCentral struct {
-	URL    string
-	offset time.Duration
+	URL       string
+	offset    time.Duration
+	retention int // retention_days in the roster answer; 0 leaves it out
 
 	mu       sync.Mutex
 	children []string
@@ -56,7 +57,7 @@ func (fc *fakeCentral) serve(w http.ResponseWriter, r *http.Request) {
 		if hold != nil {
 			<-hold
 		}
-		json.NewEncoder(w).Encode(hearth.RosterReply{Children: list})
+		json.NewEncoder(w).Encode(hearth.RosterReply{Children: list, RetentionDays: fc.retention})
 	case hearth.PathEdgeBatches:
 		msgs, err := decodeBatch(r.Body)
 		if err != nil {
@@ -237,6 +238,25 @@ func TestDaemon_Forwarding_MessagesStampedOnCentralClock(t *testing.T) {
 	if err != nil || !m.Synced || !nearly(at, time.Now().Add(ahead), time.Minute) {
 		t.Fatalf("central got received_at %q (%v), synced %v; want about 30 days ahead, synced", m.ReceivedAt, err, m.Synced)
 	}
+}
+
+// Ensure that the edge never judges with a longer retention than
+// central's, so it never acks what central would refuse as too old.
+func TestDaemon_Forwarding_CentralRetentionWins(t *testing.T) {
+	fc := startCentral(t, 0, "kid")
+	fc.retention = 30
+	d := startDaemon(t, fc.URL, nil) // its own retention_days: 365
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		if w := d.window(); w.MaxAge != 30*24*time.Hour-edgeMargin {
+			return fmt.Errorf("window %+v, want central's 30 days less the margin", w)
+		}
+		return nil
+	})
+	conn := ingesttest.MustDial(t, target(d), "/ws/ingest/kid/")
+	conn.Expect("connection_established")
+	old := time.Now().Add(-40 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	conn.Send(ingesttest.Frame("location", `{"timestamp":"`+old+`","latitude":1,"longitude":2}`))
+	conn.ExpectErrorCode("too_old")
 }
 
 // Ensure that a standalone edge keeps its documented behaviour: the wall

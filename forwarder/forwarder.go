@@ -120,6 +120,9 @@ type Forwarder struct {
 	offsetLogged bool          // the clock offset has been logged
 	loggedOffset time.Duration // the offset last logged
 	forwarded    atomic.Int64
+	// centralRetention is central's retention window as its roster
+	// answer last said (0: not known yet).
+	centralRetention atomic.Int64
 
 	// Owned by the send loop.
 	failures int // consecutive failed batches
@@ -261,4 +264,10 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// CentralRetention is central's retention window as its last roster
+// answer said; 0 until one did.
+func (f *Forwarder) CentralRetention() time.Duration {
+	return time.Duration(f.centralRetention.Load())
 }

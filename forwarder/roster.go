@@ -252,6 +252,7 @@ func (f *Forwarder) syncRoster(ctx context.Context) error {
 	if err := json.Unmarshal(r.body, &rr); err != nil || rr.Children == nil {
 		return fmt.Errorf("get roster: answer is not {\"children\":[…]}: %s", reason(r.body))
 	}
+	f.centralRetention.Store(int64(rr.RetentionDays) * int64(24*time.Hour))
 	before := f.roster.Size()
 	// The gauge first: whoever sees the new roster sees its size too.
 	f.metrics.rosterChildren.Set(float64(len(rr.Children)))
