@@ -144,7 +144,7 @@ func (s *Server) storeSections(body Body, mode hearth.Mode, out *httpOutcome, st
 		}
 		r := s.storeRefusal(err)
 		if r.reason == ReasonUnavailable {
-			s.log.Warn("store failed; phone told to retry", "child", shortHash(out.child), "err", err)
+			s.warnRetry("store failed; phone told to retry later", out.child, err)
 		}
 		out.sections[idx[k]].refused, out.sections[idx[k]].checked = &r, nil
 	}

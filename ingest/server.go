@@ -11,6 +11,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/internal/svc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -121,6 +122,14 @@ type Server struct {
 	recent   *recentChildren
 	stopPing chan struct{}
 	stopOnce sync.Once
+	warn     svc.LogLimiter // "retry later" warnings: a flood of them must not fill a router's disk
+}
+
+// warnRetry logs why phones are told to retry later, at most every 10 s.
+func (s *Server) warnRetry(msg, child string, err error) {
+	if ok, held := s.warn.Allow(10 * time.Second); ok {
+		s.log.Warn(msg, "child", shortHash(child), "err", err, "similar_lines_held_back", held)
+	}
 }
 
 // New returns a Server writing to sink and checking children against roster.

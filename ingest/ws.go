@@ -69,7 +69,7 @@ func (s *Server) admitChild(ctx *fasthttp.RequestCtx, hash string) bool {
 	ok, err := s.known(hash)
 	switch {
 	case err != nil:
-		s.log.Warn("roster unavailable; refusing connection", "child", shortHash(hash), "err", err)
+		s.warnRetry("roster unavailable; phone told to retry later", hash, err)
 		s.metrics.refuse(ReasonUnavailable, "ws")
 		s.unavailable(ctx, "cannot check the child now; retry later")
 		return false
@@ -374,7 +374,7 @@ func (ss *session) dataReply(p *pendingData) []byte {
 	if p.err != nil {
 		r := ss.srv.storeRefusal(p.err)
 		if r.reason == ReasonUnavailable {
-			ss.srv.log.Warn("store failed; phone told to retry", "child", shortHash(ss.child), "err", p.err)
+			ss.srv.warnRetry("store failed; phone told to retry later", ss.child, p.err)
 		}
 		m.refuse(r.reason, "ws")
 		return encodeError(p.id, r)
