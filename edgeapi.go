@@ -2,7 +2,7 @@ package hearth
 
 import "encoding/json"
 
-// The edge → central API (DESIGN.md §4): the forwarder speaks it, central
+// The edge → central API (docs/edge-api.md): the forwarder speaks it, central
 // serves it, and both take its paths and shapes from here.
 const (
 	PathEdgeBatches = "/v1/edge/batches"

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// The seed protocol's three example payloads (DESIGN.md §2).
+// The seed protocol's three example payloads (docs/protocol.md).
 const (
 	seedScreenTime = `{"date": "2025-12-10", "total_screen_time": 3600, "app_wise_data": {"com.example.app": {"0": 1800}}}`
 	seedLocation   = `{"timestamp": "2025-12-10T10:30:00Z", "latitude": 40.7128, "longitude": -74.0060}`

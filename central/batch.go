@@ -14,7 +14,7 @@ import (
 	"github.com/guardianai/hearth"
 )
 
-// Batch is one edge batch (DESIGN.md §4) as decoded from its body.
+// Batch is one edge batch (docs/edge-api.md) as decoded from its body.
 type Batch struct {
 	EdgeID   string
 	SentAt   time.Time

@@ -1,5 +1,5 @@
 // Package forwarder sends the edge's outbox to central in gzip batches and
-// deletes a message only once central has answered for it (DESIGN.md §4).
+// deletes a message only once central has answered for it (docs/edge-api.md).
 //
 // What happens on each answer is decided per status code (see send.go):
 // nothing acked is ever dropped silently; a message central refuses for good

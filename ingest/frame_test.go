@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The seed protocol's example frames (DESIGN.md §2).
+// The seed protocol's example frames (docs/protocol.md).
 const (
 	seedScreenTimeFrame = `{"type": "screen_time", "data": {"date": "2025-12-10", "total_screen_time": 3600,
                                   "app_wise_data": {"com.example.app": {"0": 1800}}}}`

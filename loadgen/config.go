@@ -15,7 +15,7 @@ import (
 // Mode is the transport the phones use.
 type Mode string
 
-// The transports of the device protocol (DESIGN.md §2).
+// The transports of the device protocol (docs/protocol.md).
 const (
 	ModeWS     Mode = "ws"      // direct WebSocket: GET /ws/ingest/<child_hash>/
 	ModeWSAuth Mode = "ws-auth" // WebSocket with the auth flow: GET /ws/ingest-auth/

@@ -1,5 +1,5 @@
 // Package store keeps central's data in SQL with update_or_create semantics
-// (DESIGN.md §5): one schema and one behaviour on SQLite and on PostgreSQL.
+// (docs/protocol.md): one schema and one behaviour on SQLite and on PostgreSQL.
 package store
 
 import (
