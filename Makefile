@@ -29,7 +29,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run x -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME) ./ingest/
 	$(GO) test -run x -fuzz FuzzDecodeBody -fuzztime $(FUZZTIME) ./ingest/
-	$(GO) test -run x -fuzz FuzzValidate -fuzztime $(FUZZTIME) .
+	$(GO) test -run x -fuzz FuzzCheck -fuzztime $(FUZZTIME) .
 	$(GO) test -run x -fuzz FuzzDecodeBatch -fuzztime $(FUZZTIME) ./central/
 	$(GO) test -run x -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./outbox/
 

@@ -172,16 +172,22 @@ func (rd *reader) object(field string, data []byte) (map[string]json.RawMessage,
 }
 
 // unknownFields notes (or refuses) the members of obj that known lacks.
+// prefix is "" for the data object itself, whose "child_hash" Check has
+// already compared with the sender's; anywhere else it is unknown too.
 func (rd *reader) unknownFields(prefix string, obj map[string]json.RawMessage, known ...string) error {
 	var extra []string
 	for name := range obj {
-		if !contains(known, name) && name != "child_hash" {
+		if !contains(known, name) && !(prefix == "" && name == "child_hash") {
 			extra = append(extra, name)
 		}
 	}
 	sort.Strings(extra)
 	for _, name := range extra {
-		if err := rd.lenient(prefix+clip(name), NoteUnknownField, "unknown field; ignored", "is not a field of this message", true); err != nil {
+		label := clip(name)
+		if label == "" {
+			label = `""` // a refusal always names its field
+		}
+		if err := rd.lenient(prefix+label, NoteUnknownField, "unknown field; ignored", "is not a field of this message", true); err != nil {
 			return err
 		}
 	}

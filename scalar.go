@@ -160,10 +160,14 @@ func (rd *reader) date(field string, raw json.RawMessage) (string, error) {
 
 // seedTimeLayouts are the forms of a time Django's DateTimeField accepted
 // besides RFC 3339; without a zone the time is UTC, as the seed took it.
+// seedTime tries them after a space at index 10 became a T, so RFC 3339
+// itself comes first: Python's str() of an aware datetime is
+// "2025-12-10 11:30:00+01:00".
 var seedTimeLayouts = []struct {
 	layout string
 	zone   bool
 }{
+	{time.RFC3339Nano, true},
 	{"2006-01-02T15:04:05.999999999Z0700", true},
 	{"2006-01-02T15:04:05.999999999Z07", true},
 	{"2006-01-02T15:04Z07:00", true},

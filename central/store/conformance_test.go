@@ -36,6 +36,7 @@ var conformance = []struct {
 	{"Retention_Prune", testPrune},
 	{"Tenancy", testTenancy},
 	{"InvalidPayloads", testInvalid},
+	{"Payload_WrittenAsChecked", testPayloadAsChecked},
 	{"Tokens_StoredHashed", testTokens},
 	{"Children", testChildren},
 	{"Homes_ClockOffset", testHomes},
@@ -195,7 +196,9 @@ func testReplay(t *testing.T, f *fixture) {
 }
 
 func testDuplicatesInBatch(t *testing.T, f *fixture) {
-	ts := at(-2 * time.Hour)
+	// Each message's device times are judged against its own received_at,
+	// so they precede the oldest of them.
+	ts := at(-4 * time.Hour)
 	batch := []hearthMsg{
 		stMsg(f.a1, "2025-12-09", 100, map[string]map[int]int64{"a": {0: 10}}, at(-3*time.Hour)),
 		stMsg(f.a1, "2025-12-09", 300, map[string]map[int]int64{"a": {0: 30}}, at(-time.Hour)),
@@ -212,8 +215,8 @@ func testDuplicatesInBatch(t *testing.T, f *fixture) {
 	wantTables(t, dump(t, f.s), tables{
 		Days:  []string{"child-a1 2025-12-09 total=300 recv=2025-12-10T11:00:00Z"},
 		Hours: []string{"child-a1 2025-12-09 a h0 secs=30 recv=2025-12-10T11:00:00Z"},
-		Locs:  []string{"child-a1 2025-12-10T10:00:00Z lat=3 lon=3 recv=2025-12-10T11:00:00Z"},
-		Sites: []string{"child-a1 2025-12-10T10:00:00Z u accessed=false recv=2025-12-10T11:00:00Z"},
+		Locs:  []string{"child-a1 2025-12-10T08:00:00Z lat=3 lon=3 recv=2025-12-10T11:00:00Z"},
+		Sites: []string{"child-a1 2025-12-10T08:00:00Z u accessed=false recv=2025-12-10T11:00:00Z"},
 	})
 }
 
@@ -358,27 +361,64 @@ func testInvalid(t *testing.T, f *fixture) {
 	bad := func(kind hearth.Kind, data string) hearthMsg {
 		return hearthMsg{ChildHash: f.a1, Kind: kind, ReceivedAt: at(0), Data: []byte(data)}
 	}
+	// A message holding only Data is checked in strict mode against its
+	// received_at. A NUL, which PostgreSQL text cannot hold, never reaches
+	// the database: Check refuses it in an app id and percent-encodes it
+	// in a URL.
 	res := apply(t, f.s, f.homeA,
 		bad(hearth.KindLocation, `{"timestamp":"yesterday","latitude":1,"longitude":1}`),
 		bad(hearth.KindLocation, `{"timestamp":"2025-12-10T10:00:00Z","latitude":91,"longitude":1}`),
 		bad(hearth.KindScreenTime, `[]`),
 		bad("heartbeat", `{}`),
-		siteMsg(f.a1, at(0), visit{at(-time.Hour), "https://x\x00.example", true}),
 		stMsg(f.a1, "2025-12-09", 1, map[string]map[int]int64{"a\x00b": {1: 1}}, at(0)),
+		stMsg(f.a1, "2025-12-09", 1, map[string]map[int]int64{"a\x7fb": {1: 1}}, at(0)),
+		bad(hearth.KindLocation, `{"timestamp":"2025-12-10 10:00:00","latitude":1,"longitude":1}`),
+		bad(hearth.KindLocation, `{"timestamp":"2025-12-10T10:00:00Z","latitude":1,"longitude":1,"accuracy":5}`),
+		bad(hearth.KindSiteAccess, `{"logs":[]}`),
+		siteMsg(f.a1, at(0), visit{at(-time.Hour), "https://x\x00.example", true}),
 		bad(hearth.KindLocation, `{"timestamp":"2025-12-10T10:00:00Z","latitude":1,"longitude":1}`),
 	)
-	codes := []string{hearth.CodeInvalid, hearth.CodeInvalid, hearth.CodeInvalid, hearth.CodeUnknownType, hearth.CodeInvalid, hearth.CodeInvalid}
+	codes := []string{hearth.CodeInvalid, hearth.CodeInvalid, hearth.CodeInvalid, hearth.CodeUnknownType,
+		hearth.CodeInvalid, hearth.CodeInvalid, hearth.CodeInvalid, hearth.CodeInvalid, hearth.CodeInvalid}
 	for i, c := range codes {
 		if res[i].Status != StatusRejected || res[i].Code != c || res[i].Error == "" {
 			t.Errorf("message %d: %+v, want rejected %s", i, res[i], c)
 		}
 	}
-	if res[6].Status != StatusOK {
-		t.Errorf("valid message after invalid ones: %+v", res[6])
+	for i := len(codes); i < len(res); i++ {
+		if res[i].Status != StatusOK {
+			t.Errorf("valid message %d after invalid ones: %+v", i, res[i])
+		}
 	}
-	if got := dump(t, f.s); len(got.Locs) != 1 || len(got.Days)+len(got.Sites) != 0 {
-		t.Fatalf("stored: %+v", got)
+	wantTables(t, dump(t, f.s), tables{
+		Locs:  []string{"child-a1 2025-12-10T10:00:00Z lat=1 lon=1 recv=2025-12-10T12:00:00Z"},
+		Sites: []string{"child-a1 2025-12-10T11:00:00Z https://x%00.example accessed=true recv=2025-12-10T12:00:00Z"},
+	})
+}
+
+// A message checked by its caller carries its typed Payload, and the
+// store writes that without checking Data again: central checks an edge's
+// message against its own clock, then corrects received_at, which may move
+// it before the device time. The same message holding only Data is checked
+// against its received_at.
+func testPayloadAsChecked(t *testing.T, f *fixture) {
+	c, err := hearth.Check(hearth.KindLocation, []byte(`{"timestamp":"2025-12-10T11:30:00Z","latitude":1,"longitude":2}`),
+		hearth.Rules{Mode: hearth.ModeStrict, Window: hearth.Window{Now: testNow, MaxAge: hearth.DefaultRetention, MaxFuture: hearth.DefaultMaxFuture}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	recv := at(-2 * time.Hour)
+	checked := hearthMsg{ChildHash: f.a1, Kind: c.Kind, ReceivedAt: recv, Via: hearth.ViaWS, Data: c.Data, Payload: c.Payload}
+	dataOnly := checked
+	dataOnly.Payload = hearth.Payload{}
+	res := apply(t, f.s, f.homeA, checked, dataOnly)
+	if res[0].Status != StatusOK {
+		t.Errorf("checked message: %+v", res[0])
+	}
+	if res[1].Status != StatusRejected || res[1].Code != hearth.CodeFuture {
+		t.Errorf("the same message with only Data: %+v, want rejected future", res[1])
+	}
+	wantTables(t, dump(t, f.s), tables{Locs: []string{"child-a1 2025-12-10T11:30:00Z lat=1 lon=2 recv=2025-12-10T10:00:00Z"}})
 }
 
 var urlSafe = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
@@ -659,21 +699,37 @@ func engineOf(f *fixture) engine {
 
 func testStrings(t *testing.T, f *fixture) {
 	ctx := context.Background()
-	odd := []string{`https://x.example/"quoted"`, `C:\path\\`, "tab\there\nnewline\x01\x1f", "ünïcødé ✓ 😀", "<script>&amp;</script>", "'; DROP TABLE homes; --"}
+	// Quotes, backslashes, markup, SQL and Unicode round-trip unchanged;
+	// control characters in a URL come back percent-encoded (Check encodes
+	// them), and an app id holding one is refused.
+	odd := []string{`https://x.example/"quoted"`, `C:\path\\`, "ünïcødé ✓ 😀", "<script>&amp;</script>", "'; DROP TABLE homes; --", "\u2028 and \u0085"}
+	urls := map[string]string{"tab\there\nnewline\x01\x1f\x7f": "tab%09here%0Anewline%01%1F%7F"}
 	var visits []visit
+	var wantURLs []string
 	apps := map[string]map[int]int64{}
 	for i, u := range odd {
 		visits = append(visits, visit{at(-time.Hour).Add(time.Duration(i) * time.Second), u, true})
+		wantURLs = append(wantURLs, u)
 		apps[u] = map[int]int64{i: int64(i)}
 	}
+	for u, want := range urls {
+		visits = append(visits, visit{at(-time.Hour).Add(time.Duration(len(visits)) * time.Second), u, true})
+		wantURLs = append(wantURLs, want)
+	}
 	applyOK(t, f.s, f.homeA, siteMsg(f.a1, at(0), visits...), stMsg(f.a1, "2025-12-09", 1, apps, at(0)))
+	for u := range urls {
+		res := apply(t, f.s, f.homeA, stMsg(f.a1, "2025-12-09", 1, map[string]map[int]int64{u: {1: 1}}, at(0)))
+		if res[0].Status != StatusRejected || res[0].Code != hearth.CodeInvalid {
+			t.Errorf("app id %q: %+v, want rejected invalid", u, res[0])
+		}
+	}
 	got, err := f.s.SiteAccess(ctx, f.a1, at(-2*time.Hour), testNow)
-	if err != nil || len(got) != len(odd) {
+	if err != nil || len(got) != len(wantURLs) {
 		t.Fatalf("SiteAccess = %v, %v", got, err)
 	}
 	for i, v := range got {
-		if v.URL != odd[i] {
-			t.Errorf("url %d = %q, want %q", i, v.URL, odd[i])
+		if v.URL != wantURLs[i] {
+			t.Errorf("url %d = %q, want %q", i, v.URL, wantURLs[i])
 		}
 	}
 	days, err := f.s.ScreenTime(ctx, f.a1, "2025-12-09", "2025-12-09")
