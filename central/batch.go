@@ -119,6 +119,7 @@ func decodeMessage(raw json.RawMessage, m *hearth.BatchMessage) error {
 		ReceivedAt string          `json:"received_at"`
 		Via        string          `json:"via"`
 		Data       json.RawMessage `json:"data"`
+		Synced     bool            `json:"synced"`
 	}
 	if err := strictObject(raw, &w); err != nil {
 		return err
@@ -130,7 +131,7 @@ func decodeMessage(raw json.RawMessage, m *hearth.BatchMessage) error {
 	if err != nil {
 		return fmt.Errorf("seq %s is not a non-negative integer", clip(w.Seq.String()))
 	}
-	*m = hearth.BatchMessage{Seq: seq, ChildHash: w.ChildHash, Type: w.Type, ReceivedAt: w.ReceivedAt, Via: w.Via, Data: w.Data}
+	*m = hearth.BatchMessage{Seq: seq, ChildHash: w.ChildHash, Type: w.Type, ReceivedAt: w.ReceivedAt, Via: w.Via, Data: w.Data, Synced: w.Synced}
 	if bytes.Equal(bytes.TrimSpace(m.Data), []byte("null")) {
 		m.Data = nil
 	}

@@ -209,3 +209,31 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// Ensure that a message the edge stamped on central's clock (synced) is
+// not shifted again by the batch's clock offset, while an unsynced one is.
+func TestServer_Batch_SyncedNotShifted(t *testing.T) {
+	ts := startTestServer(t, nil)
+	now := time.Now().UTC()
+	fast := now.Add(time.Hour) // the edge's wall clock runs an hour ahead
+	synced := fmt.Sprintf(`{"seq":1,"child_hash":%q,"type":"location","received_at":%q,"via":"ws","synced":true,"data":{"timestamp":%q,"latitude":1,"longitude":2}}`,
+		ts.child, now.Add(-time.Minute).Format(time.RFC3339Nano), now.Add(-2*time.Minute).Format(time.RFC3339Nano))
+	unsynced := fmt.Sprintf(`{"seq":2,"child_hash":%q,"type":"location","received_at":%q,"via":"ws","data":{"timestamp":%q,"latitude":1,"longitude":2}}`,
+		ts.child, fast.Add(-time.Minute).Format(time.RFC3339Nano), now.Add(-3*time.Minute).Format(time.RFC3339Nano))
+	body := fmt.Sprintf(`{"edge_id":"e","sent_at":%q,"messages":[%s,%s]}`, fast.Format(time.RFC3339Nano), synced, unsynced)
+	if code, reply, _ := ts.post(t, []byte(body), nil); code != 200 || strings.Count(reply, `"ok"`) != 2 {
+		t.Fatalf("%d %s", code, reply)
+	}
+	b, err := DecodeBatch([]byte(body), "", BatchLimits{MaxDecompressed: 1 << 20, MaxMessages: 10})
+	if err != nil || !b.Messages[0].Synced || b.Messages[1].Synced {
+		t.Fatalf("decoded synced flags %+v, %v", b.Messages, err)
+	}
+	clock := MeasureEdgeClock(b.SentAt, now, 5*time.Second)
+	msgs, _, _ := PrepareMessages(b.Messages, clock, hearth.DefaultRetention)
+	if want := now.Add(-time.Minute); !msgs[0].ReceivedAt.Equal(want) {
+		t.Errorf("synced received_at %s, want %s unshifted", msgs[0].ReceivedAt, want)
+	}
+	if want := now.Add(-time.Minute); msgs[1].ReceivedAt.Sub(want).Abs() > time.Second {
+		t.Errorf("unsynced received_at %s, want about %s (shifted by the hour)", msgs[1].ReceivedAt, want)
+	}
+}

@@ -169,3 +169,14 @@ func metricValue(t *testing.T, g prometheus.Gatherer, name string, labels map[st
 	}
 	return 0
 }
+
+// Ensure that with protocol 2 the request's status says what the phone
+// must do first: a child refusal (403) outranks invalid data (422).
+func TestServer_HTTP_StatusRank(t *testing.T) {
+	_, url := serve(t, openOutbox(t), ingest.StaticRoster{}, ingest.Config{Window: window})
+	body := `{"child_hash":"kid","location_info":{"child_hash":"other","timestamp":"2025-12-10T10:30:00Z","latitude":1,"longitude":1},"site_access_info":{"logs":"x"}}`
+	code, out, _ := ingesttest.Post(t, ingesttest.Target{URL: url}, body, map[string]string{"Hearth-Protocol": "2"})
+	if code != 403 {
+		t.Fatalf("status %d (%v), want 403", code, out)
+	}
+}

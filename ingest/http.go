@@ -173,15 +173,30 @@ func (o *httpOutcome) failAll(r refusal) {
 }
 
 // worstStatus is the honest (protocol 2) status of the request: 503 when
-// anything must be resent, then 403 for a child refusal, 422 for invalid data.
+// anything must be resent, then 403 for a child refusal, then 422 for
+// invalid data.
 func (o *httpOutcome) worstStatus() int {
 	status := fasthttp.StatusOK
 	for _, r := range o.sections {
-		if r.refused != nil {
-			status = max(status, statusFor(r.refused.reason))
+		if r.refused != nil && statusRank(statusFor(r.refused.reason)) > statusRank(status) {
+			status = statusFor(r.refused.reason)
 		}
 	}
 	return status
+}
+
+// statusRank orders statuses by what the phone must do first: resend
+// (503) outranks a child refusal (403), which outranks invalid data (422).
+func statusRank(status int) int {
+	switch status {
+	case fasthttp.StatusServiceUnavailable:
+		return 3
+	case fasthttp.StatusForbidden:
+		return 2
+	case fasthttp.StatusUnprocessableEntity:
+		return 1
+	}
+	return 0
 }
 
 func statusFor(reason string) int {

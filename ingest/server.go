@@ -47,7 +47,7 @@ func DefaultConfig() Config {
 		MaxConns:      1000,
 		MaxConnsPerIP: 32,
 		RatePerSecond: 200,
-		RateBurst:     400,
+		RateBurst:     401, // 2×rate+1, as Limits.Config computes it
 		PingInterval:  30 * time.Second,
 		IdleTimeout:   90 * time.Second,
 		WriteTimeout:  10 * time.Second,
