@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X github.com/guardianai/hearth/daemon.Version=$(VERSION)
 RUN_DIR   ?= $(CURDIR)/.run
 CMDS      := hearthd hearth-central hearth-load
 

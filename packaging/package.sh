@@ -19,7 +19,7 @@ DIST=dist
 BUILD=$DIST/.build
 
 PKG_VERSION=$(packaging/version.sh "$VERSION")
-LDFLAGS="-s -w -X main.version=$VERSION"
+LDFLAGS="-s -w -X main.version=$VERSION -X github.com/guardianai/hearth/daemon.Version=$VERSION"
 # Reproducible packages: file times from the last commit.
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 export SOURCE_DATE_EPOCH
