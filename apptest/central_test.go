@@ -304,7 +304,7 @@ func TestCentral_ClockOffset(t *testing.T) {
 	}
 	_, metrics := get(t, c.Admin+"/metrics")
 	var gauge float64
-	line := grepLines(metrics, `hearth_central_edge_clock_offset_seconds{home="`+home+`"}`)
+	line := testutil.GrepLines(metrics, `hearth_central_edge_clock_offset_seconds{home="`+home+`"}`)
 	if _, err := fmt.Sscanf(strings.TrimPrefix(line, `hearth_central_edge_clock_offset_seconds{home="`+home+`"}`), "%g", &gauge); err != nil || gauge < 3590 || gauge > 3610 {
 		t.Fatalf("metrics: offset gauge %q", line)
 	}
@@ -516,14 +516,4 @@ func (p *tcpProxy) up() {
 		p.t.Fatalf("proxy up: %v", err)
 	}
 	p.serve(ln)
-}
-
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth/central/store"
+	"github.com/guardianai/hearth/internal/testutil"
 )
 
 // testServer is a started Server on SQLite with one home and child.
@@ -196,18 +197,8 @@ func TestServer_Batch_UnrepresentableClockAndBadHashes(t *testing.T) {
 	}
 	_, metrics := httpGet(t, ts.admin+"/metrics")
 	if !strings.Contains(metrics, `hearth_central_edge_clock_unknown{home=`) || !regexp.MustCompile(`hearth_central_edge_clock_unknown\{home="[^"]+"\} 1`).MatchString(metrics) {
-		t.Fatalf("home not flagged:\n%s", grepLines(metrics, "clock"))
+		t.Fatalf("home not flagged:\n%s", testutil.GrepLines(metrics, "clock"))
 	}
-}
-
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // Ensure that a message the edge stamped on central's clock (synced) is
