@@ -31,6 +31,7 @@ fuzz:
 	$(GO) test -run x -fuzz FuzzDecodeBody -fuzztime $(FUZZTIME) ./ingest/
 	$(GO) test -run x -fuzz FuzzCheck -fuzztime $(FUZZTIME) .
 	$(GO) test -run x -fuzz FuzzDecodeBatch -fuzztime $(FUZZTIME) ./central/
+	$(GO) test -run x -fuzz FuzzEdgeAckedCentralKeeps -fuzztime $(FUZZTIME) ./central/
 	$(GO) test -run x -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./outbox/
 
 ## bench: Go benchmarks plus the load scenarios of bench/RESULTS.md.
