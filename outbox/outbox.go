@@ -185,7 +185,7 @@ func (o *Outbox) Append(ctx context.Context, msgs []hearth.Message) ([]uint64, e
 	return o.append(ctx, msgs, true)
 }
 
-// Store implements ingest.Sink: Append without the sequence numbers.
+// Store is Append without the sequence numbers, for callers that wait.
 func (o *Outbox) Store(ctx context.Context, msgs []hearth.Message) error {
 	_, err := o.append(ctx, msgs, false)
 	return err
