@@ -22,6 +22,7 @@ import (
 type SQLite struct {
 	w, r *sql.DB
 	opts Options
+	path string // the database file, for messages about it
 }
 
 var _ Store = (*SQLite)(nil)
@@ -54,7 +55,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &SQLite{w: w, opts: opts}
+	s := &SQLite{w: w, opts: opts, path: path}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)

@@ -33,6 +33,13 @@ type Store interface {
 	ListHomes(ctx context.Context) ([]Home, error)
 	// HomeByToken returns the home owning token, or ErrUnauthorized.
 	HomeByToken(ctx context.Context, token string) (Home, error)
+	// AddReader creates a reader token for a home and returns its id and
+	// the token. A reader token reads the home's children's data and can do
+	// nothing else; only its hash is stored. ErrNotFound for an unknown home.
+	AddReader(ctx context.Context, homeID string) (readerID, token string, err error)
+	// ReaderByToken returns the home whose children a reader token may
+	// read, or ErrUnauthorized.
+	ReaderByToken(ctx context.Context, token string) (homeID string, err error)
 	// RecordClockOffset stores the edge's clock offset (edge minus central)
 	// measured at time at, which also becomes the home's LastSeen.
 	RecordClockOffset(ctx context.Context, homeID string, offset time.Duration, at time.Time) error
@@ -67,6 +74,10 @@ type Store interface {
 	Prune(ctx context.Context, before time.Time) (int64, error)
 	// Ping checks that the database answers; it wraps ErrUnavailable otherwise.
 	Ping(ctx context.Context) error
+	// ProbeWrite rewrites the one-row heartbeat table: nil means the
+	// database takes a write now. The error says why not (a read-only
+	// file, its owner and mode; a read-only server; a full disk).
+	ProbeWrite(ctx context.Context) error
 	Close() error
 }
 
