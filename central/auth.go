@@ -5,19 +5,32 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"github.com/guardianai/hearth"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/guardianai/hearth"
 
 	"github.com/guardianai/hearth/central/store"
 	"github.com/valyala/fasthttp"
 )
 
-// authEdge finds the home of the request's bearer token. When it fails it
-// has answered (401, 503 or 500) and returns the batch result label.
-// Tokens are never logged.
-func (s *Server) authEdge(ctx *fasthttp.RequestCtx) (store.Home, string, bool) {
+// authEdge finds the home of the request's bearer token, and records
+// what the edge says of itself in its headers. When it fails it has
+// answered (401, 429, 503 or 500) and returns the batch result label.
+// An address that presented too many unknown tokens is refused before
+// the database is asked. Tokens are never logged, only their first
+// characters.
+func (s *Server) authEdge(ctx *fasthttp.RequestCtx, endpoint string) (store.Home, string, bool) {
+	now := time.Now()
+	addr := addrKey(ctx.RemoteIP())
+	if wait, blocked := s.guard.throttle.blocked(addr, now); blocked {
+		return store.Home{}, s.refuseLimit(ctx, endpoint, badTokenRefusal(wait)), false
+	}
 	tok, ok := bearer(ctx)
 	if !ok {
+		s.logRefusedToken(ctx, "", "missing bearer token")
+		ctx.SetConnectionClose() // the body is not read
 		writeUnauthorized(ctx, "missing bearer token: send Authorization: Bearer <home token>")
 		return store.Home{}, BatchUnauthorized, false
 	}
@@ -26,13 +39,66 @@ func (s *Server) authEdge(ctx *fasthttp.RequestCtx) (store.Home, string, bool) {
 	home, err := s.store.HomeByToken(dbctx, tok)
 	switch {
 	case errors.Is(err, store.ErrUnauthorized):
-		s.log.Debug("edge refused: unknown home token", "remote", ctx.RemoteIP().String())
+		s.badToken(ctx, addr, tok, now)
+		ctx.SetConnectionClose()
 		writeUnauthorized(ctx, "unknown home token")
 		return store.Home{}, BatchUnauthorized, false
 	case err != nil:
+		ctx.SetConnectionClose()
 		return store.Home{}, s.storeFailed(ctx, "check home token", store.Home{}, err), false
 	}
+	s.guard.edges.record(home.ID, &ctx.Request.Header, now)
 	return home, "", true
+}
+
+// badToken counts an unknown token against the client's address and logs
+// it (rate-limited): an edge with a wrong token, or someone guessing.
+func (s *Server) badToken(ctx *fasthttp.RequestCtx, addr, tok string, now time.Time) {
+	if s.guard.throttle.fail(addr, now) {
+		s.log.Warn("address throttled: too many unknown tokens", "remote", ctx.RemoteIP().String(), "key", addr,
+			"limit", s.cfg.BadTokenLimit, "window", s.cfg.BadTokenWindow)
+	}
+	s.logRefusedToken(ctx, tok, "unknown token")
+}
+
+// logRefusedToken logs a refused token at most every 10 s, with the
+// edge's id header, the token's first characters (never more than 4) and
+// the address, so an operator can tell a misconfigured edge from a guess.
+func (s *Server) logRefusedToken(ctx *fasthttp.RequestCtx, tok, reason string) {
+	if ok, held := s.guard.authLog.Allow(10 * time.Second); ok {
+		s.log.Warn("token refused", "reason", reason, "path", clip(string(ctx.Path())), "remote", ctx.RemoteIP().String(),
+			"edge_id", reportText(ctx.Request.Header.Peek(hearth.HeaderEdgeID)), "token_prefix", tokenPrefix(tok),
+			"similar_held_back", held)
+	}
+}
+
+// tokenPrefix is what a log may show of a token: its first 4 characters,
+// fewer for a short one (never more than half of it).
+func tokenPrefix(tok string) string {
+	n := min(4, len(tok)/2)
+	return strings.ToValidUTF8(tok[:n], "?") + "…"
+}
+
+// badTokenRefusal is the answer to a throttled address.
+func badTokenRefusal(wait time.Duration) refusal {
+	return refusal{fasthttp.StatusTooManyRequests, limitBadTokens, "too many unknown tokens from this address; wait", wait}
+}
+
+// serveGuardedRead serves the read API behind the bad-token throttle: a
+// throttled address is refused before the database is asked, and a 401
+// counts against the address.
+func (s *Server) serveGuardedRead(ctx *fasthttp.RequestCtx, rest string) {
+	now := time.Now()
+	addr := addrKey(ctx.RemoteIP())
+	if wait, blocked := s.guard.throttle.blocked(addr, now); blocked {
+		s.refuseLimit(ctx, endpointRead, badTokenRefusal(wait))
+		s.metrics.reads.WithLabelValues(strconv.Itoa(fasthttp.StatusTooManyRequests)).Inc()
+		return
+	}
+	s.serveRead(ctx, rest)
+	if tok, ok := bearer(ctx); ok && ctx.Response.StatusCode() == fasthttp.StatusUnauthorized {
+		s.badToken(ctx, addr, tok, now)
+	}
 }
 
 // isAdmin reports whether tok is the operator's admin token. Hashing first
@@ -86,7 +152,7 @@ func (s *Server) serveRoster(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed: GET the roster")
 		return
 	}
-	home, _, ok := s.authEdge(ctx)
+	home, _, ok := s.authEdge(ctx, endpointRoster)
 	if !ok {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -21,14 +22,24 @@ type Batch struct {
 	Messages []hearth.BatchMessage
 }
 
-// BatchLimits bound what DecodeBatch accepts.
+// BatchLimits bound what ReadBatch accepts and what it may hold.
 type BatchLimits struct {
 	MaxDecompressed int64 // bytes after decompression
 	MaxMessages     int
+	// MaxSent bounds the bytes read from the body as sent (compressed);
+	// 0: no bound beyond MaxDecompressed.
+	MaxSent int64
+	// SizeHint is the body's size as sent when known (its
+	// Content-Length), to size the first buffer; 0 when unknown.
+	SizeHint int64
+	// Take, when set, is asked for the bytes of each buffer allocated
+	// for the decompressed body before it is allocated; an error refuses
+	// the batch with 503 (central's body budget is spent).
+	Take func(n int64) error
 }
 
-// BatchError is a refusal of a whole batch: Status is the HTTP status (400,
-// 413 or 415) and Reason the text for the edge.
+// BatchError is a refusal of a whole batch: Status is the HTTP status
+// (400, 408, 413, 415 or 503) and Reason the text for the edge.
 type BatchError struct {
 	Status int
 	Reason string
@@ -40,13 +51,22 @@ func badBatch(format string, args ...any) *BatchError {
 	return &BatchError{Status: 400, Reason: fmt.Sprintf(format, args...)}
 }
 
-// DecodeBatch decodes a batch body sent with Content-Encoding encoding
-// ("gzip", "identity" or ""). Every refusal is a *BatchError: 413 when the
-// batch is too large (the edge splits it), 415 for an unknown encoding, 400
-// for anything malformed. Gzip is read through a limit, so a small body that
-// inflates to gigabytes costs no more than MaxDecompressed bytes.
+// DecodeBatch decodes a batch body held in memory; see ReadBatch.
 func DecodeBatch(body []byte, encoding string, lim BatchLimits) (Batch, error) {
-	raw, err := decompress(body, encoding, lim.MaxDecompressed)
+	lim.SizeHint = int64(len(body))
+	return ReadBatch(bytes.NewReader(body), encoding, lim)
+}
+
+// ReadBatch reads a batch body sent with Content-Encoding encoding
+// ("gzip", "identity" or "") from r and decodes it. Every refusal is a
+// *BatchError: 413 when the batch is too large (the edge splits it), 415
+// for an unknown encoding, 503 when lim.Take refuses memory, 408 when r
+// times out, 400 for anything malformed. Gzip is inflated as it is read,
+// through a limit: only the decompressed body is held, never more than
+// MaxDecompressed bytes of it, so a small body that inflates to gigabytes
+// costs no more than that.
+func ReadBatch(r io.Reader, encoding string, lim BatchLimits) (Batch, error) {
+	raw, err := readBatchBody(r, encoding, lim)
 	if err != nil {
 		return Batch{}, err
 	}
@@ -80,33 +100,90 @@ func DecodeBatch(body []byte, encoding string, lim BatchLimits) (Batch, error) {
 	return b, nil
 }
 
-func decompress(body []byte, encoding string, max int64) ([]byte, error) {
+// readBatchBody reads the decompressed body within lim.
+func readBatchBody(r io.Reader, encoding string, lim BatchLimits) ([]byte, error) {
+	src := &sentReader{r: r, left: lim.MaxSent, max: lim.MaxSent}
+	body, hint := io.Reader(src), lim.SizeHint
 	switch strings.ToLower(strings.TrimSpace(encoding)) {
 	case "", "identity":
-		if int64(len(body)) > max {
-			return nil, tooLarge(max)
-		}
-		return body, nil
 	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, src.refusal(err, "body is not gzip")
+		}
+		body, hint = zr, 4*hint // JSON inflates several times
 	default:
 		return nil, &BatchError{Status: 415, Reason: fmt.Sprintf("Content-Encoding %q is not supported: send gzip or identity", clip(encoding))}
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(body))
-	if err != nil {
-		return nil, badBatch("body is not gzip: %v", err)
+	raw, err := readLimited(body, lim.MaxDecompressed, hint, lim.Take)
+	switch {
+	case err == nil:
+		return raw, nil
+	case errors.Is(err, errBodyTooLarge):
+		return nil, tooLarge(lim.MaxDecompressed)
+	case errors.Is(err, errBudgetSpent):
+		return nil, &BatchError{Status: 503, Reason: "central is busy (request bodies in memory are at their limit); retry later"}
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, max+1))
-	if err != nil {
-		return nil, badBatch("body is not valid gzip: %v", err)
-	}
-	if int64(len(out)) > max {
-		return nil, tooLarge(max)
-	}
-	return out, nil
+	return nil, src.refusal(err, "body is not valid gzip")
 }
 
 func tooLarge(max int64) *BatchError {
 	return &BatchError{Status: 413, Reason: fmt.Sprintf("batch is larger than %d bytes decompressed: split it", max)}
+}
+
+// sentReader reads the body as sent, refusing more than max bytes (when
+// max > 0), and remembers the error of the connection so that it is not
+// taken for bad gzip.
+type sentReader struct {
+	r         io.Reader
+	left, max int64
+	err       error
+}
+
+var errSentTooLarge = errors.New("body too large as sent")
+
+func (s *sentReader) Read(p []byte) (int, error) {
+	if s.max > 0 {
+		if s.left <= 0 {
+			// One byte past the limit tells a body of exactly max bytes from a longer one.
+			var probe [1]byte
+			if n, err := s.r.Read(probe[:]); n > 0 {
+				s.err = errSentTooLarge
+				return 0, s.err
+			} else if err != nil {
+				return 0, s.keep(err)
+			}
+			return 0, nil
+		}
+		p = p[:min(int64(len(p)), s.left)]
+	}
+	n, err := s.r.Read(p)
+	s.left -= int64(n)
+	return n, s.keep(err)
+}
+
+func (s *sentReader) keep(err error) error {
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return err
+}
+
+// refusal classifies a failure to read the body: the body as sent was
+// too large (413), the connection timed out (408) or failed (400), or,
+// when the connection was fine, the data was not what it claimed (400
+// with what).
+func (s *sentReader) refusal(err error, what string) *BatchError {
+	var ne net.Error
+	switch {
+	case errors.Is(s.err, errSentTooLarge):
+		return &BatchError{Status: 413, Reason: fmt.Sprintf("batch body larger than %d bytes as sent: split it", s.max)}
+	case errors.As(s.err, &ne) && ne.Timeout():
+		return &BatchError{Status: 408, Reason: "batch body not received in time"}
+	case s.err != nil:
+		return badBatch("batch body could not be read: %v", s.err)
+	}
+	return badBatch("%s: %v", what, err)
 }
 
 // decodeMessage decodes one message; seq is required, everything else is

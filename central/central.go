@@ -4,7 +4,6 @@
 package central
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +36,7 @@ type Server struct {
 	sink    *Sink
 	reg     *prometheus.Registry
 	metrics *metrics
+	guard   *guard // limits.go: body budget, per-home fairness, bad-token throttle, edge reports
 	ingest  *ingest.Server
 	public  *fasthttp.Server
 	admin   *fasthttp.Server
@@ -111,46 +111,64 @@ func (s *Server) window(now time.Time) hearth.Window {
 	return hearth.Window{Now: now, MaxAge: s.cfg.Retention(), MaxFuture: hearth.DefaultMaxFuture}
 }
 
+// publicServer builds the listener for edges, phones and readers. Bodies
+// are streamed (StreamRequestBody): the handler runs once the headers and
+// the first byte of a body have arrived, and reads the rest only once it
+// has decided to, within the body budget (limits.go): a batch after its
+// token and its home's limits let it in, a phone's HTTP body up to the
+// device protocol's read limit. The headers and that first byte must
+// arrive within read_timeout. Multipart forms are not pre-parsed: fasthttp
+// would read them whole, before any handler, whatever their size.
 func (s *Server) publicServer() *fasthttp.Server {
-	batchLimit, batchTimeout := int(s.cfg.MaxBatchBytes), s.cfg.BatchReadTimeout
+	s.guard = newGuard(s.cfg.FloodLimits, s.reg)
 	srv := &fasthttp.Server{
-		Name:               "hearth-central",
-		Handler:            s.route,
-		MaxRequestBodySize: ingest.BodyReadLimit(int(s.cfg.MaxFrameBytes)),
-		// Only edge batches may be large; phones' bodies keep the frame limit.
-		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			if bytes.HasPrefix(h.RequestURI(), []byte(hearth.PathEdgeBatches)) {
-				return fasthttp.RequestConfig{MaxRequestBodySize: batchLimit, ReadTimeout: batchTimeout}
-			}
-			return fasthttp.RequestConfig{}
-		},
-		ErrorHandler:          s.requestError,
-		ReadTimeout:           s.cfg.ReadTimeout,
-		WriteTimeout:          s.cfg.WriteTimeout,
-		IdleTimeout:           s.cfg.IdleTimeout,
-		MaxConnsPerIP:         s.cfg.MaxConnsPerIP,
-		Concurrency:           s.cfg.MaxConns + 1024,
-		NoDefaultServerHeader: true,
-		Logger:                admin.FasthttpLogger(s.log),
+		Name:                         "hearth-central",
+		Handler:                      s.route,
+		StreamRequestBody:            true,
+		MaxRequestBodySize:           preAuthBodyBytes,
+		DisablePreParseMultipartForm: true,
+		ErrorHandler:                 s.requestError,
+		ReadTimeout:                  s.cfg.ReadTimeout,
+		WriteTimeout:                 s.cfg.WriteTimeout,
+		IdleTimeout:                  s.cfg.IdleTimeout,
+		MaxConnsPerIP:                s.cfg.MaxConnsPerIP,
+		Concurrency:                  s.cfg.MaxConns + 1024,
+		NoDefaultServerHeader:        true,
+		Logger:                       admin.FasthttpLogger(s.log),
 	}
 	s.ingest.ConfigureServer(srv)
 	return srv
 }
 
+// preAuthBodyBytes is the most of a body fasthttp reads with the headers,
+// before any handler has looked at them: with StreamRequestBody it reads
+// min(this, Content-Length) bytes and leaves the rest on the connection
+// for the handler's stream. 1 (0 means fasthttp's default, 4 MiB) lets a
+// handler refuse a batch with a bad token as soon as its body starts.
+const preAuthBodyBytes = 1
+
 // route serves the public listener: the device protocol first, then the
-// edge and read APIs.
+// edge and read APIs. A phone's HTTP body is read here, within the body
+// budget, for the device protocol, which expects it in memory.
 func (s *Server) route(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	if isPhonePost(ctx, path) {
+		lease := s.guard.budget.lease()
+		defer lease.release()
+		if !s.readPhoneBody(ctx, lease) {
+			return
+		}
+	}
 	if s.ingest.Handle(ctx) {
 		return
 	}
-	path := string(ctx.Path())
 	switch {
 	case path == hearth.PathEdgeBatches:
 		s.serveBatch(ctx)
 	case path == hearth.PathEdgeRoster:
 		s.serveRoster(ctx)
 	case strings.HasPrefix(path, PathChildren):
-		s.serveRead(ctx, strings.TrimPrefix(path, PathChildren))
+		s.serveGuardedRead(ctx, strings.TrimPrefix(path, PathChildren))
 	default:
 		writeError(ctx, fasthttp.StatusNotFound, "not found: edges use "+hearth.PathEdgeBatches+" and "+hearth.PathEdgeRoster+
 			", phones /ws/ingest/<child_hash>/ or /api/ingest/, readers "+PathChildren+"<child_hash>/{screen_time,locations,site_access}")

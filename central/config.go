@@ -40,6 +40,9 @@ type Config struct {
 	StoreTimeout              time.Duration   `yaml:"store_timeout"`
 	RetryAfter                time.Duration   `yaml:"retry_after"`
 	MaxDBConns                int             `yaml:"max_db_conns"`
+
+	// FloodLimits bound memory and keep homes fair (limits.go).
+	FloodLimits `yaml:",inline"`
 }
 
 // DBFile is the SQLite file's name inside the data directory.
@@ -64,12 +67,13 @@ func DefaultConfig() Config {
 		RetentionDays:             int(hearth.DefaultRetention / (24 * time.Hour)),
 		PruneInterval:             time.Hour,
 		ClockTolerance:            5 * time.Second,
-		MaxBatchBytes:             8 << 20,
-		MaxBatchDecompressedBytes: 64 << 20,
+		MaxBatchBytes:             4 << 20, // an edge sends at most 1 MiB of JSON (forward_batch_bytes)
+		MaxBatchDecompressedBytes: 4 << 20,
 		MaxBatchMessages:          10000,
 		BatchReadTimeout:          2 * time.Minute, // a large batch over a slow home uplink
 		StoreTimeout:              30 * time.Second,
 		RetryAfter:                15 * time.Second,
+		FloodLimits:               DefaultFloodLimits(),
 	}
 }
 
@@ -96,6 +100,7 @@ func (c *Config) Bind(b *config.Binder) {
 	b.Duration(&c.StoreTimeout, "store-timeout", "a database call taking longer answers 503")
 	b.Duration(&c.RetryAfter, "retry-after", "Retry-After advised when the database is unavailable")
 	b.Int(&c.MaxDBConns, "max-db-conns", "database connections (0 = max(4, CPUs))")
+	c.FloodLimits.Bind(b)
 }
 
 // DSN returns the database URL: DB, or the SQLite file in DataDir.
@@ -150,6 +155,7 @@ func (c *Config) Validate() error {
 	check(c.MaxBatchDecompressedBytes >= c.MaxBatchBytes, "max_batch_decompressed_bytes (%d) must be at least max_batch_bytes (%d)", c.MaxBatchDecompressedBytes, c.MaxBatchBytes)
 	check(c.MaxBatchMessages > 0, "max_batch_messages: must be positive")
 	check(c.MaxDBConns >= 0, "max_db_conns: must not be negative")
+	errs = append(errs, c.FloodLimits.Validate(max(int64(c.MaxBatchDecompressedBytes), int64(ingest.BodyReadLimit(int(c.MaxFrameBytes)))))...)
 	for name, d := range map[string]time.Duration{"prune_interval": c.PruneInterval, "store_timeout": c.StoreTimeout,
 		"batch_read_timeout": c.BatchReadTimeout, "retry_after": c.RetryAfter} {
 		check(d > 0, "%s: must be positive", name)

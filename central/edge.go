@@ -17,17 +17,26 @@ func (s *Server) serveBatch(ctx *fasthttp.RequestCtx) {
 	s.metrics.batches.WithLabelValues(result).Inc()
 }
 
+// handleBatch answers a batch from its headers alone until its token,
+// then the home's fairness limits, have let it in: only then is the body
+// read, streaming, within the body budget.
 func (s *Server) handleBatch(ctx *fasthttp.RequestCtx, now time.Time) string {
 	if !ctx.IsPost() {
 		ctx.Response.Header.Set("Allow", "POST")
 		writeError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed: POST a batch")
 		return BatchBadMethod
 	}
-	home, result, ok := s.authEdge(ctx)
+	home, result, ok := s.authEdge(ctx, endpointBatches)
 	if !ok {
 		return result
 	}
-	batch, err := DecodeBatch(ctx.PostBody(), string(ctx.Request.Header.ContentEncoding()), s.limits())
+	if r := s.guard.homes.enter(home.ID, now); r != nil {
+		return s.refuseLimit(ctx, endpointBatches, *r)
+	}
+	defer s.guard.homes.leave(home.ID)
+	lease := s.guard.budget.lease()
+	defer lease.release() // after the reply: the decoded batch lives until then
+	batch, err := s.readBatch(ctx, lease)
 	if err != nil {
 		return s.refuseBatch(ctx, home, err)
 	}
@@ -46,15 +55,38 @@ func (s *Server) handleBatch(ctx *fasthttp.RequestCtx, now time.Time) string {
 	return BatchOK
 }
 
+// readBatch reads and decodes the body of an admitted batch. A body
+// declared larger than max_batch_bytes is refused before a byte of it is
+// read; the token being good, the body gets batch_read_timeout to arrive
+// (a large batch over a slow home uplink), where the headers had only
+// read_timeout.
+func (s *Server) readBatch(ctx *fasthttp.RequestCtx, lease *bodyLease) (Batch, error) {
+	sent := ctx.Request.Header.ContentLength()
+	if sent > int(s.cfg.MaxBatchBytes) {
+		return Batch{}, &BatchError{Status: fasthttp.StatusRequestEntityTooLarge,
+			Reason: fmt.Sprintf("batch body larger than %d bytes as sent: split it", s.cfg.MaxBatchBytes)}
+	}
+	lim := s.limits()
+	lim.MaxSent, lim.SizeHint, lim.Take = int64(s.cfg.MaxBatchBytes), int64(max(sent, 0)), lease.take
+	_ = ctx.SetReadDeadline(time.Now().Add(s.cfg.BatchReadTimeout)) // fails only on a closed conn, which the read reports
+	return ReadBatch(requestBody(ctx), string(ctx.Request.Header.ContentEncoding()), lim)
+}
+
 func (s *Server) limits() BatchLimits {
 	return BatchLimits{MaxDecompressed: int64(s.cfg.MaxBatchDecompressedBytes), MaxMessages: s.cfg.MaxBatchMessages}
 }
 
-// refuseBatch answers a batch that could not be decoded.
+// refuseBatch answers a batch that could not be read or decoded.
 func (s *Server) refuseBatch(ctx *fasthttp.RequestCtx, home store.Home, err error) string {
 	var be *BatchError
 	if !errors.As(err, &be) {
-		panic("BUG: DecodeBatch returned " + err.Error())
+		panic("BUG: ReadBatch returned " + err.Error())
+	}
+	switch be.Status {
+	case fasthttp.StatusServiceUnavailable:
+		return s.refuseLimit(ctx, endpointBatches, refusal{be.Status, limitMemory, be.Reason, busyRetryAfter})
+	case fasthttp.StatusRequestTimeout:
+		ctx.SetConnectionClose()
 	}
 	writeError(ctx, be.Status, be.Reason)
 	s.log.Info("batch refused", "home", home.ID, "status", be.Status, "reason", be.Reason)
@@ -63,6 +95,8 @@ func (s *Server) refuseBatch(ctx *fasthttp.RequestCtx, home store.Home, err erro
 		return BatchTooLarge
 	case fasthttp.StatusUnsupportedMediaType:
 		return BatchBadEncoding
+	case fasthttp.StatusRequestTimeout:
+		return BatchTimeout
 	}
 	return BatchBadRequest
 }

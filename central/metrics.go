@@ -16,6 +16,11 @@ const (
 	BatchBadMethod    = "bad_method"
 	BatchUnavailable  = "unavailable"
 	BatchFailed       = "error"
+	BatchTimeout      = "timeout"      // the body did not arrive within batch_read_timeout
+	BatchBusy         = "busy"         // 503: the body budget (max_body_bytes_in_flight) is spent
+	BatchRateLimited  = "rate_limited" // 429: the home is over home_batch_rate
+	BatchInFlight     = "in_flight"    // 429: the home has home_batches_in_flight batches being served
+	BatchThrottled    = "throttled"    // 429: the address presented too many unknown tokens
 )
 
 // codeNone is the code label of a message that was stored.
@@ -30,6 +35,7 @@ type metrics struct {
 	pruned       prometheus.Counter
 	pruneErrors  prometheus.Counter
 	reads        *prometheus.CounterVec
+	limited      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -37,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return &metrics{
 		batches: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_central_batches_total",
-			Help: "Edge batch requests, by result (ok, unauthorized, bad_request, too_large, unsupported_encoding, bad_method, unavailable, error).",
+			Help: "Edge batch requests, by result (ok, unauthorized, bad_request, too_large, unsupported_encoding, bad_method, unavailable, error, timeout, busy, rate_limited, in_flight, throttled).",
 		}, []string{"result"}),
 		messages: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_central_messages_total",
@@ -68,5 +74,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hearth_central_read_requests_total",
 			Help: "Read API requests, by HTTP status code.",
 		}, []string{"code"}),
+		limited: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_central_limited_total",
+			Help: "Requests refused by a flood limit, by endpoint (batches, roster, read, phone_http) and limit (memory: 503, the body budget is spent; home_rate, home_in_flight: 429, the home's fairness limits; bad_tokens: 429, the address presented too many unknown tokens).",
+		}, []string{"endpoint", "limit"}),
 	}
 }
