@@ -67,7 +67,7 @@ func (s *Server) readBatch(ctx *fasthttp.RequestCtx, lease *bodyLease) (Batch, e
 			Reason: fmt.Sprintf("batch body larger than %d bytes as sent: split it", s.cfg.MaxBatchBytes)}
 	}
 	lim := s.limits()
-	lim.MaxSent, lim.SizeHint, lim.Take = int64(s.cfg.MaxBatchBytes), int64(max(sent, 0)), lease.take
+	lim.MaxSent, lim.SizeHint, lim.Take = int64(s.cfg.MaxBatchBytes), int64(max(sent, 0)), lease.takeBody
 	_ = ctx.SetReadDeadline(time.Now().Add(s.cfg.BatchReadTimeout)) // fails only on a closed conn, which the read reports
 	return ReadBatch(requestBody(ctx), string(ctx.Request.Header.ContentEncoding()), lim)
 }

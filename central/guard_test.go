@@ -185,12 +185,12 @@ func readReply(t *testing.T, conn net.Conn) answer {
 	return answer{resp.StatusCode, string(b), resp.Header}
 }
 
-// inFlightBytes polls the body budget gauge until it is want.
-func (g *guardedServer) waitBodyBytes(t *testing.T, want int64) {
+// waitBodyBytes polls the body budget until it holds n body bytes.
+func (g *guardedServer) waitBodyBytes(t *testing.T, n int64) {
 	t.Helper()
 	testutil.WaitFor(t, 10*time.Second, func() error {
-		if n := g.guard.budget.used.Load(); n != want {
-			return fmt.Errorf("%d body bytes in flight, want %d", n, want)
+		if used := g.guard.budget.used.Load(); used != decodeFactor*n {
+			return fmt.Errorf("body budget holds %d bytes, want %d (%d body bytes)", used, decodeFactor*n, n)
 		}
 		return nil
 	})
@@ -317,7 +317,7 @@ func TestServer_HomeFairness(t *testing.T) {
 func TestServer_BodyBudget(t *testing.T) {
 	const budget = 256 << 10
 	g := startGuarded(t, 2, func(c *Config) {
-		c.MaxBatchBytes, c.MaxBatchDecompressedBytes, c.MaxBodyBytesInFlight = budget, budget, budget
+		c.MaxBatchBytes, c.MaxBatchDecompressedBytes, c.MaxBodyMemory = budget, budget, decodeFactor*budget
 	})
 	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", hearth.PathEdgeBatches, g.tokens[0], budget)
 	hog := g.stall(t, head, []byte("{"))
@@ -348,7 +348,7 @@ func TestServer_BodyBudget(t *testing.T) {
 		`hearth_central_batches_total{result="busy"} 1`,
 		`hearth_central_limited_total{endpoint="batches",limit="memory"} 1`,
 		`hearth_central_limited_total{endpoint="phone_http",limit="memory"} 1`,
-		`hearth_central_body_bytes_in_flight 0`)
+		`hearth_central_body_memory_bytes 0`)
 }
 
 // Ensure that with bodies streamed, phones' HTTP bodies keep the device

@@ -79,6 +79,13 @@ func TestBodyBudget_Shared(t *testing.T) {
 	if b.used.Load() != 30 {
 		t.Fatalf("used %d, want 30", b.used.Load())
 	}
+	c.release()
+	if err := c.takeBody(25); err != nil || b.used.Load() != 100 {
+		t.Fatalf("a body byte is charged %d bytes: took 25 body bytes: %v, budget holds %d, want 100", decodeFactor, err, b.used.Load())
+	}
+	if err := a.takeBody(1); !errors.Is(err, errBudgetSpent) {
+		t.Fatalf("past the budget: %v", err)
+	}
 }
 
 // Ensure that a home gets its burst, then one batch per 1/rate with a

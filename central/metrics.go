@@ -17,7 +17,7 @@ const (
 	BatchUnavailable  = "unavailable"
 	BatchFailed       = "error"
 	BatchTimeout      = "timeout"      // the body did not arrive within batch_read_timeout
-	BatchBusy         = "busy"         // 503: the body budget (max_body_bytes_in_flight) is spent
+	BatchBusy         = "busy"         // 503: the body budget (max_body_memory) is spent
 	BatchRateLimited  = "rate_limited" // 429: the home is over home_batch_rate
 	BatchInFlight     = "in_flight"    // 429: the home has home_batches_in_flight batches being served
 	BatchThrottled    = "throttled"    // 429: the address presented too many unknown tokens
