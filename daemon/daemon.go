@@ -109,18 +109,21 @@ func (d *Daemon) publicServer() *fasthttp.Server {
 		// Also the largest request head: phones send a few hundred bytes of
 		// headers, and a smaller pooled buffer suits a router.
 		ReadBufferSize: 2048,
-		ReadTimeout:    d.cfg.ReadTimeout,
 		WriteTimeout:   d.cfg.WriteTimeout,
 		IdleTimeout:    d.cfg.IdleTimeout,
-		// fasthttp counts hijacked WebSockets too; its per-address limit is a
-		// backstop above ingest's own, which answers 503 and counts a metric.
-		MaxConnsPerIP:         2*d.cfg.MaxConnsPerIP + 8,
+		// Each connection still reading a request holds a worker; the
+		// guarded listener keeps those under max_pending_conns.
 		Concurrency:           d.cfg.MaxConns + 256,
 		ReduceMemoryUsage:     true,
 		NoDefaultServerHeader: true,
 		Logger:                admin.FasthttpLogger(d.log),
 	}
 	d.ingest.ConfigureServer(srv)
+	// Read timeouts for slow clients (headers within header_timeout, the
+	// body within read_timeout) and fasthttp's per-address backstop; the
+	// pending caps and the body rate floor need the listener wrapped by
+	// d.ingest.GuardListener.
+	d.ingest.GuardServer(srv)
 	return srv
 }
 

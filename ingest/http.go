@@ -2,11 +2,13 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"time"
 
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/internal/netguard"
 	"github.com/valyala/fasthttp"
 )
 
@@ -246,8 +248,15 @@ func (s *Server) RequestError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		code, reason, msg = fasthttp.StatusRequestEntityTooLarge, ReasonTooLarge, "body too large: at most "+strconv.Itoa(s.cfg.MaxFrameBytes)+" bytes"
+	case errors.Is(err, netguard.ErrEvicted):
+		// Counted by the guard when it evicted the connection.
+		s.metrics.httpRequests.WithLabelValues("503").Inc()
+		s.unavailable(ctx, netguard.ErrEvicted.Error())
+		return
+	case errors.Is(err, netguard.ErrTooSlow):
+		code, reason, msg = fasthttp.StatusRequestTimeout, ReasonTooSlow, fmt.Sprintf("request arrived slower than %d bytes per second; resend it", s.cfg.MinBodyRate)
 	case errors.As(err, &netErr) && netErr.Timeout():
-		code, reason, msg = fasthttp.StatusRequestTimeout, ReasonTimeout, "request not received in time"
+		code, reason, msg = fasthttp.StatusRequestTimeout, ReasonTimeout, fmt.Sprintf("request not received in time (headers within %s, the body within %s)", s.cfg.HeaderTimeout, s.cfg.BodyTimeout)
 	}
 	s.metrics.refuse(reason, "http")
 	s.metrics.httpRequests.WithLabelValues(strconv.Itoa(code)).Inc()

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/internal/netguard"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -31,6 +32,12 @@ const (
 	ReasonBadMethod       = "bad_method"
 	ReasonTimeout         = "timeout"
 	ReasonInvalidUTF8     = "invalid_utf8"
+	ReasonTooSlow         = "too_slow" // a request below the minimum body rate
+
+	// Connections refused or closed at accept by the guard (transport "tcp").
+	ReasonPendingIPLimit = netguard.ReasonAddrLimit
+	ReasonPendingLimit   = netguard.ReasonLimit
+	ReasonEvicted        = netguard.ReasonEvicted
 )
 
 // Codes of error replies ("code"): what a client does with the data.
@@ -72,7 +79,8 @@ func codeFor(reason string) string {
 		return CodeNotAuthenticated
 	case ReasonRateLimited:
 		return CodeRateLimited
-	case ReasonFull, ReasonUnavailable, ReasonConnLimit, ReasonIPLimit, ReasonShuttingDown, ReasonTimeout:
+	case ReasonFull, ReasonUnavailable, ReasonConnLimit, ReasonIPLimit, ReasonShuttingDown, ReasonTimeout,
+		ReasonTooSlow, ReasonPendingIPLimit, ReasonPendingLimit, ReasonEvicted:
 		return CodeRetryLater
 	}
 	return CodeInvalid
@@ -111,7 +119,7 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"type", "transport"}),
 		refusals: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_ingest_refusals_total",
-			Help: "Frames, requests and connections refused, by reason and transport.",
+			Help: "Frames, requests and connections refused, by reason and transport (ws, http; tcp: at accept, before any request).",
 		}, []string{"reason", "transport"}),
 		httpRequests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_ingest_http_requests_total",

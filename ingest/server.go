@@ -11,6 +11,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/internal/netguard"
 	"github.com/guardianai/hearth/internal/svc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -21,7 +22,7 @@ import (
 type Config struct {
 	MaxFrameBytes int           // largest text frame or HTTP body accepted
 	MaxConns      int           // open WebSockets; more get 503 before the upgrade
-	MaxConnsPerIP int           // open WebSockets per client address
+	MaxConnsPerIP int           // open WebSockets per client address (IPv4 address or IPv6 /64)
 	RatePerSecond float64       // data frames per connection per second
 	RateBurst     int           // frames a connection may send at once above the rate
 	PingInterval  time.Duration // the server pings connections this often
@@ -31,6 +32,18 @@ type Config struct {
 	Pipeline      int           // frames in flight per connection before reading pauses
 	RetryAfter    time.Duration // advised in Retry-After when the sink is full or down
 	StoreTimeout  time.Duration // a Store call taking longer answers "unavailable"
+
+	// Slow clients. A connection that is not an established WebSocket
+	// (a request being read, idle keep-alive, the auth flow before auth) is
+	// "pending": GuardListener caps those at accept, per address and in
+	// all (0: MaxConnsPerIP and max(256, MaxConns/4)).
+	MaxPending      int
+	MaxPendingPerIP int
+	HeaderTimeout   time.Duration // request line and headers must arrive within this (GuardServer)
+	BodyTimeout     time.Duration // the most a request body may take after its headers (GuardServer)
+	MinBodyRate     int           // bytes/s a request must average once HeaderTimeout+BodyGrace passed (GuardListener)
+	BodyGrace       time.Duration
+
 	// Window is the time window data is judged against now (its Now is
 	// the reference time: when a message is received, on central's clock).
 	Window func() hearth.Window
@@ -46,12 +59,16 @@ func DefaultConfig() Config {
 		MaxFrameBytes: 64 << 10,
 		MaxConns:      1000,
 		MaxConnsPerIP: 32,
+		HeaderTimeout: 5 * time.Second,
+		BodyTimeout:   2 * time.Minute,
+		MinBodyRate:   1 << 10,
+		BodyGrace:     5 * time.Second,
 		RatePerSecond: 200,
 		RateBurst:     401, // 2×rate+1, as Limits.Config computes it
 		PingInterval:  30 * time.Second,
 		IdleTimeout:   90 * time.Second,
 		WriteTimeout:  10 * time.Second,
-		AuthTimeout:   30 * time.Second,
+		AuthTimeout:   10 * time.Second,
 		Pipeline:      16,
 		RetryAfter:    30 * time.Second,
 		StoreTimeout:  30 * time.Second,
@@ -71,6 +88,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = d.MaxConnsPerIP
 	}
+	c = c.slowClientDefaults(d)
 	if c.RatePerSecond <= 0 {
 		c.RatePerSecond = d.RatePerSecond
 	}
@@ -122,7 +140,8 @@ type Server struct {
 	recent   *recentChildren
 	stopPing chan struct{}
 	stopOnce sync.Once
-	warn     svc.LogLimiter // "retry later" warnings: a flood of them must not fill a router's disk
+	guard    *netguard.Guard // admits connections at accept (GuardListener)
+	warn     svc.LogLimiter  // "retry later" warnings: a flood of them must not fill a router's disk
 }
 
 // warnRetry logs why phones are told to retry later, at most every 10 s.
@@ -149,6 +168,7 @@ func New(sink Sink, roster Roster, cfg Config, reg prometheus.Registerer, log *s
 		recent:   newRecentChildren(10*time.Minute, 10000),
 		stopPing: make(chan struct{}),
 	}
+	s.guard = s.newGuard(reg)
 	go s.pingLoop()
 	s.upgrader = websocket.FastHTTPUpgrader{
 		// Frames are a few hundred bytes; a larger frame takes more reads.

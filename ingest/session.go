@@ -14,6 +14,8 @@ import (
 // here; their reply waits for the store in the writer.
 func (ss *session) handle(mt int, b []byte, tooLarge bool) *reply {
 	switch {
+	case tooLarge && ss.child == "":
+		return ss.refuse(nil, refusal{msg: "not authenticated: before {\"type\":\"auth\",\"child_hash\":\"…\"} frames are at most " + strconv.Itoa(preAuthFrameLimit) + " bytes", reason: ReasonNotAuth})
 	case tooLarge:
 		return ss.refuse(nil, refusal{msg: "frame too large: at most " + strconv.Itoa(ss.srv.cfg.MaxFrameBytes) + " bytes", reason: ReasonTooLarge})
 	case mt == websocket.BinaryMessage:
@@ -73,6 +75,7 @@ func (ss *session) auth(id []byte, hash string) *reply {
 		return rep
 	}
 	ss.child = hash
+	ss.guard.Established() // no longer pending: the WebSocket limits apply
 	ss.connected()
 	_ = ss.extendDeadline() // a failure shows in the next read
 	return &reply{body: encodeAuthSuccess(id, hash)}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/internal/netguard"
 	"github.com/valyala/fasthttp"
 )
 
@@ -18,6 +19,12 @@ const (
 	CloseAuthMissingHash = 4001
 	CloseUnknownChild    = 4004
 )
+
+// preAuthFrameLimit is the largest frame buffered before the auth flow has
+// authenticated: an auth frame is under a hundred bytes, and a pending
+// connection must cost the server little. Larger frames are read past and
+// answered not_authenticated (the data was not looked at).
+const preAuthFrameLimit = 4 << 10
 
 // hardFrameLimit multiplies MaxFrameBytes: frames between the two limits are
 // refused with an error frame and skipped; beyond it the connection closes
@@ -36,18 +43,27 @@ func (s *Server) serveWS(ctx *fasthttp.RequestCtx, endpoint, hash string) {
 	if endpoint == endpointDirect && !s.admitChild(ctx, hash) {
 		return
 	}
-	ip := ctx.RemoteIP().String()
+	ip := netguard.KeyOf(ctx.RemoteAddr()).String()
 	if err := s.conns.admit(ip); err != nil {
 		s.refuseConn(ctx, err)
 		return
 	}
 	mode := protocolMode(&ctx.Request.Header)
+	gc := s.guardConn(ctx)
 	err := s.upgrader.Upgrade(ctx, func(c *websocket.Conn) {
+		// A direct connection named a known child: it is established. The
+		// auth flow stays pending (counted against its address's cap, and
+		// evictable) until it authenticates.
+		if endpoint == endpointDirect {
+			gc.Established()
+		} else {
+			gc.Upgraded()
+		}
 		// Returning at once lets fasthttp release the request's buffers
 		// (the server keeps hijacked conns: see ConfigureServer); the
 		// session owns the conn and closes it.
 		go func() {
-			sess := newSession(s, c, endpoint, hash, mode)
+			sess := newSession(s, c, endpoint, hash, mode, gc)
 			defer s.conns.release(ip, sess)
 			sess.run()
 		}()
@@ -111,6 +127,7 @@ type session struct {
 	replies  chan *reply
 	stopping atomic.Bool
 	bucket   tokenBucket
+	guard    *netguard.Conn // nil when the listener is not guarded
 
 	// The writer runs only while replies are queued: an idle phone costs
 	// one goroutine (the reader), not two.
@@ -140,9 +157,10 @@ type pendingData struct {
 	err     error
 }
 
-func newSession(s *Server, c *websocket.Conn, endpoint, child string, mode hearth.Mode) *session {
+func newSession(s *Server, c *websocket.Conn, endpoint, child string, mode hearth.Mode, gc *netguard.Conn) *session {
 	return &session{
 		srv:      s,
+		guard:    gc,
 		mode:     mode,
 		conn:     c,
 		endpoint: endpoint,
@@ -251,7 +269,7 @@ func (ss *session) readAndHandle(mt int, r io.Reader) (*reply, error) {
 			framePool.Put(bp)
 		}
 	}()
-	buf, tooLarge, err := readFrame(r, (*bp)[:0], ss.srv.cfg.MaxFrameBytes)
+	buf, tooLarge, err := readFrame(r, (*bp)[:0], ss.frameLimit())
 	*bp = buf
 	if err != nil {
 		return nil, err
@@ -264,9 +282,26 @@ func (ss *session) readAndHandle(mt int, r io.Reader) (*reply, error) {
 	return ss.handle(mt, buf, tooLarge), nil
 }
 
+// frameLimit is the largest frame the session buffers now.
+func (ss *session) frameLimit() int {
+	if ss.child == "" {
+		return preAuthFrameLimit
+	}
+	return ss.srv.cfg.MaxFrameBytes
+}
+
 // readEnded decides how a connection whose read failed is closed.
 func (ss *session) readEnded(err error) {
 	var ne net.Error
+	if errors.Is(err, netguard.ErrEvicted) {
+		// Room was made for another address's connection (counted by the
+		// guard): the phone reconnects later.
+		ss.enqueue(&reply{
+			body:      encodeError(nil, refusal{msg: "server busy: " + err.Error(), reason: ReasonEvicted, retryAfter: ss.srv.cfg.RetryAfter}),
+			closeCode: websocket.CloseTryAgainLater, closeText: "retry later",
+		})
+		return
+	}
 	if ss.child == "" && !ss.stopping.Load() && errors.As(err, &ne) && ne.Timeout() {
 		ss.enqueue(&reply{
 			body:      encodeError(nil, refusal{msg: "authentication timed out: send {\"type\":\"auth\",\"child_hash\":\"…\"} after connecting", reason: ReasonNotAuth}),
