@@ -57,14 +57,21 @@ func Start(t *testing.T, name, readyMsg string, args ...string) *Proc {
 // StartNoWait runs binary name with args; its stdout and stderr are collected.
 func StartNoWait(t *testing.T, name string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, cmd: exec.Command(filepath.Join(binDir, name), args...), exited: make(chan struct{})}
+	return StartCmd(t, exec.Command(filepath.Join(binDir, name), args...))
+}
+
+// StartCmd runs cmd, a binary of the build prepared with its own user or
+// environment; its stdout and stderr are collected.
+func StartCmd(t *testing.T, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	p := &Proc{t: t, cmd: cmd, exited: make(chan struct{})}
 	out, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.cmd.Stdout = p.cmd.Stderr // one stream: stdout joins the collected stderr
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+		t.Fatalf("start %s: %v", filepath.Base(cmd.Path), err)
 	}
 	go p.collect(out)
 	t.Cleanup(func() { p.Kill() })

@@ -90,6 +90,20 @@ func CentralAddHome(t *testing.T, dbURL, name string) (id, token string) {
 	return h.HomeID, h.Token
 }
 
+// CentralAddReader creates a reader token for home's children's data and
+// returns it.
+func CentralAddReader(t *testing.T, dbURL, home string) string {
+	t.Helper()
+	var r struct {
+		Token string `json:"token"`
+	}
+	CentralJSON(t, dbURL, &r, "home add-reader", "--json", home)
+	if r.Token == "" {
+		t.Fatalf("home add-reader --json gave no token")
+	}
+	return r.Token
+}
+
 // CentralAddChild adds a child to home (hash "" for a generated one) and returns its hash.
 func CentralAddChild(t *testing.T, dbURL, home, hash string) string {
 	t.Helper()

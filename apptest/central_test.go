@@ -280,13 +280,13 @@ func TestCentral_ClockOffset(t *testing.T) {
 	if res.statuses() != "1:ok" {
 		t.Fatalf("results %+v", res.Results)
 	}
-	if locs := c.readLocations(t, tok, kid); len(locs) != 1 || locs[0]["latitude"] != 10.0 {
+	if locs := c.readLocations(t, centralAdminToken, kid); len(locs) != 1 || locs[0]["latitude"] != 10.0 {
 		t.Fatalf("the late backlog overwrote the direct write: %v", locs)
 	}
 	// A message the edge received after the direct write does win (received
 	// as it sends: central's now once corrected).
 	c.mustApply(t, tok, batchBody(fast.Add(2*time.Second), locMsg(2, kid, ts, 30, fast.Add(2*time.Second))))
-	if locs := c.readLocations(t, tok, kid); len(locs) != 1 || locs[0]["latitude"] != 30.0 {
+	if locs := c.readLocations(t, centralAdminToken, kid); len(locs) != 1 || locs[0]["latitude"] != 30.0 {
 		t.Fatalf("newer data from the edge did not win: %v", locs)
 	}
 
@@ -310,14 +310,15 @@ func TestCentral_ClockOffset(t *testing.T) {
 	}
 }
 
-// Ensure that the read API lets the admin token read any child and a home
-// token only its own children.
+// Ensure that the read API lets the admin token read any child, a reader
+// token only its own home's children, and a home token nothing.
 func TestCentral_ReadAPI(t *testing.T) {
 	db := CentralSQLite(t)
 	homeA, tokA := CentralAddHome(t, db, "A")
-	homeB, tokB := CentralAddHome(t, db, "B")
+	homeB, _ := CentralAddHome(t, db, "B")
 	a1 := CentralAddChild(t, db, homeA, "")
 	CentralAddChild(t, db, homeB, "")
+	readerA, readerB := CentralAddReader(t, db, homeA), CentralAddReader(t, db, homeB)
 	c := StartCentral(t, db, "--admin-token", centralAdminToken)
 	now := time.Now().UTC().Truncate(time.Second)
 	c.mustApply(t, tokA, batchBody(now, screenMsg(1, a1, now, 4000, now), siteMsg(2, a1, now.Add(-time.Hour), now),
@@ -325,7 +326,7 @@ func TestCentral_ReadAPI(t *testing.T) {
 
 	day := now.Format("2006-01-02")
 	stPath := "/v1/children/" + a1 + "/screen_time?from=" + day + "&to=" + day
-	r := c.Do(t, "GET", stPath, tokA, nil, nil)
+	r := c.Do(t, "GET", stPath, readerA, nil, nil)
 	var st struct {
 		ChildHash string `json:"child_hash"`
 		Days      []struct {
@@ -357,15 +358,16 @@ func TestCentral_ReadAPI(t *testing.T) {
 		name, path, token string
 		code              int
 	}{
-		{"other home's child", stPath, tokB, 403},
-		{"unknown child, home token", "/v1/children/nobody/screen_time?from=" + day + "&to=" + day, tokA, 403},
+		{"other home's child", stPath, readerB, 403},
+		{"home token", stPath, tokA, 403},
+		{"unknown child, reader token", "/v1/children/nobody/screen_time?from=" + day + "&to=" + day, readerA, 403},
 		{"unknown child, admin", "/v1/children/nobody/screen_time?from=" + day + "&to=" + day, centralAdminToken, 404},
 		{"no token", stPath, "", 401},
 		{"bad token", stPath, "guess", 401},
-		{"bad date", "/v1/children/" + a1 + "/screen_time?from=yesterday&to=" + day, tokA, 400},
-		{"no range", "/v1/children/" + a1 + "/locations", tokA, 400},
+		{"bad date", "/v1/children/" + a1 + "/screen_time?from=yesterday&to=" + day, readerA, 400},
+		{"no range", "/v1/children/" + a1 + "/locations", readerA, 400},
 		{"reversed range", "/v1/children/" + a1 + "/screen_time?from=" + day + "&to=2001-01-01", centralAdminToken, 400},
-		{"unknown kind", "/v1/children/" + a1 + "/weather", tokA, 404},
+		{"unknown kind", "/v1/children/" + a1 + "/weather", readerA, 404},
 	} {
 		r := c.Do(t, "GET", tc.path, tc.token, nil, nil)
 		var e struct{ Error string }
@@ -405,9 +407,12 @@ func TestCentral_StoreDown_Postgres(t *testing.T) {
 	if r.Code != 503 || r.Header.Get("Retry-After") != "7" || !strings.Contains(string(r.Body), "retry later") {
 		t.Fatalf("batch with the database down: %d %q %s", r.Code, r.Header.Get("Retry-After"), r.Body)
 	}
-	if code, _ := get(t, c.Admin+"/readyz"); code != 503 {
-		t.Fatalf("readyz with the database down: %d", code)
-	}
+	testutil.WaitFor(t, 15*time.Second, func() error { // the write probe runs every db_probe_interval
+		if code, body := get(t, c.Admin+"/readyz"); code != 503 || !strings.Contains(body, "the database cannot be written") {
+			return fmt.Errorf("readyz with the database down: %d %s", code, body)
+		}
+		return nil
+	})
 	phone := fmt.Sprintf(`{"child_hash":%q,"location_info":{"timestamp":%q,"latitude":3,"longitude":3}}`, kid, now.Format(time.RFC3339))
 	if code, out, hdr := ingesttest.Post(t, ingesttest.Target{URL: c.URL}, phone, nil); code != 503 || hdr.Get("Retry-After") == "" {
 		t.Fatalf("phone with the database down: %d %v", code, out)

@@ -20,6 +20,7 @@ func TestCentral_HomeFairness_NoisyHomeThrottled(t *testing.T) {
 	c := StartCentral(t, CentralSQLite(t), "--home-batch-rate", "5", "--home-batch-burst", "5", "--home-batches-in-flight", "2")
 	quietHome, quietTok := CentralAddHome(t, c.DB, "quiet")
 	kid := CentralAddChild(t, c.DB, quietHome, "")
+	quietReader := CentralAddReader(t, c.DB, quietHome)
 	noisyHome, noisyTok := CentralAddHome(t, c.DB, "noisy")
 	noisyKid := CentralAddChild(t, c.DB, noisyHome, "")
 	d := StartHearthd(t, t.TempDir(), "--central-url", c.URL, "--central-token", quietTok, "--edge-id", "quiet-edge",
@@ -53,7 +54,7 @@ func TestCentral_HomeFairness_NoisyHomeThrottled(t *testing.T) {
 	}
 	flood.Wait()
 	testutil.WaitFor(t, 30*time.Second, func() error {
-		if got := len(c.readLocations(t, quietTok, kid)); got != n {
+		if got := len(c.readLocations(t, quietReader, kid)); got != n {
 			return fmt.Errorf("central holds %d of the quiet home's %d locations", got, n)
 		}
 		return nil

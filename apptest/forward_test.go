@@ -77,6 +77,7 @@ func TestForward_KillWhileForwarding(t *testing.T) {
 	const phones = 4
 	c := StartCentral(t, CentralSQLite(t))
 	home, token := CentralAddHome(t, c.DB, "fwd-kill")
+	reader := CentralAddReader(t, c.DB, home)
 	children := make([]string, phones)
 	for i := range children {
 		children[i] = CentralAddChild(t, c.DB, home, fmt.Sprintf("fwd-kill-%d", i))
@@ -113,7 +114,7 @@ func TestForward_KillWhileForwarding(t *testing.T) {
 
 	stored := map[string]bool{}
 	for _, child := range children {
-		for _, ts := range centralLocations(t, c, token, child, base.Add(-time.Minute), time.Now()) {
+		for _, ts := range centralLocations(t, c, reader, child, base.Add(-time.Minute), time.Now()) {
 			stored[child+"@"+ts] = true
 		}
 	}

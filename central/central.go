@@ -5,6 +5,7 @@ package central
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,10 +44,15 @@ type Server struct {
 	pubLn   net.Listener
 	adminLn net.Listener
 	ready   atomic.Bool
-	served  chan error
 	stopBg  context.CancelFunc
 	bgDone  chan struct{}
 	warn    svc.LogLimiter
+
+	serving   *svc.Serving          // the listeners, and why one stopped (readiness)
+	certs     *certReloader         // nil without TLS
+	ops       *opsMetrics           // listeners, write probe, TLS, read refusals
+	writeErr  atomic.Pointer[error] // the last write probe's failure; nil: writable
+	probeDone chan struct{}         // closed when the write probe has stopped
 }
 
 // Open opens the database named by cfg (applying pending migrations) and
@@ -59,7 +65,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", RedactDSN(cfg.DSN()), err)
 	}
-	return New(cfg, st, log)
+	s, err := New(cfg, st, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // StoreOptions are the store settings that cfg implies.
@@ -68,18 +79,31 @@ func StoreOptions(cfg Config) store.Options {
 }
 
 // New returns a Server on st and prepares its listeners; Start listens.
-// The Server owns st from now on: Shutdown closes it.
+// It reads admin_token_file and the TLS certificate, so a missing or
+// unsafe file stops the start. On success the Server owns st: Shutdown
+// closes it.
 func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
+	if err := cfg.LoadSecrets(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log, store: st, reg: prometheus.NewRegistry(), served: make(chan error, 2)}
+	s := &Server{cfg: cfg, log: log, store: st, reg: prometheus.NewRegistry()}
+	if cfg.TLSCertFile != "" {
+		var err error
+		if s.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return nil, err
+		}
+	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	s.metrics = newMetrics(s.reg)
+	s.ops = newOpsMetrics(s.reg, s.certs != nil)
+	s.serving = svc.NewServing(log, func(name string, up bool) { s.ops.listenerUp.WithLabelValues(name).Set(b2f(up)) })
 	s.sink = NewSink(st, sinkWorkers(cfg), cfg.StoreTimeout)
 	s.ingest = ingest.New(s.sink, Roster{st}, s.ingestConfig(), s.reg, log)
 	s.public = s.publicServer()
@@ -187,7 +211,10 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	s.ingest.RequestError(ctx, err)
 }
 
-// Start listens on both addresses and serves in the background.
+// Start listens on both addresses and serves in the background. The
+// public listener speaks TLS when a certificate is configured. The first
+// write probe runs before Start returns, so a database that cannot be
+// written is logged, and /readyz fails, from the first moment.
 func (s *Server) Start() error {
 	var err error
 	if s.pubLn, err = net.Listen("tcp", s.cfg.Listen); err != nil {
@@ -197,14 +224,25 @@ func (s *Server) Start() error {
 		s.pubLn.Close()
 		return fmt.Errorf("listen for admin: %w", err)
 	}
-	go func() { s.served <- s.public.Serve(s.pubLn) }()
-	go func() { s.served <- s.admin.Serve(s.adminLn) }()
+	if s.certs != nil {
+		// Hijacked connections (WebSockets) are the *tls.Conn, so they stay
+		// encrypted; the handshake runs on the connection's first read,
+		// under the server's read timeout, never in the accept loop.
+		s.pubLn = tls.NewListener(s.pubLn, s.certs.config())
+		s.logCert("serving TLS on the public listener")
+	}
+	s.probeWrite()
+	s.serving.Go("public", s.pubLn, s.public.Serve)
+	s.serving.Go("admin", s.adminLn, s.admin.Serve)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg, s.bgDone = cancel, make(chan struct{})
+	s.probeDone = make(chan struct{})
 	go s.retention(ctx)
+	go s.probeWrites(ctx)
 	s.ready.Store(true)
 	s.log.Info("hearth-central ready", "listen", s.pubLn.Addr().String(), "admin", s.adminLn.Addr().String(),
-		"db", RedactDSN(s.cfg.DSN()), "retention_days", s.cfg.RetentionDays, "admin_token", s.cfg.AdminToken != "")
+		"tls", s.certs != nil, "db", RedactDSN(s.cfg.DSN()), "retention_days", s.cfg.RetentionDays,
+		"admin_token", s.cfg.AdminToken != "", "pprof", s.cfg.Pprof)
 	return nil
 }
 
@@ -219,21 +257,22 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // store, then the admin listener.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.serving.Stop()
 	steps := svc.NewSteps(s.log)
 	steps.Run("public listener", func() error {
 		err := s.ingest.ShutdownWith(ctx, s.public)
 		svc.CloseListener(s.pubLn)
-		return err
+		return svc.IgnoreClosed(err) // a listener that stopped before was reported then
 	})
 	if s.stopBg != nil {
-		steps.Run("retention job", func() error { s.stopBg(); <-s.bgDone; return nil })
+		steps.Run("retention job and write probe", func() error { s.stopBg(); <-s.bgDone; <-s.probeDone; return nil })
 	}
 	steps.Run("phone sink", func() error { s.sink.Close(); return nil })
 	steps.Run("store", s.store.Close)
 	steps.Run("admin listener", func() error {
 		err := s.admin.ShutdownWithContext(ctx)
 		svc.CloseListener(s.adminLn)
-		return err
+		return svc.IgnoreClosed(err)
 	})
 	return steps.Err()
 }

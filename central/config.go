@@ -26,7 +26,8 @@ type Config struct {
 	// sqlite://<data_dir>/central.db.
 	DB string `yaml:"db"`
 	// AdminToken lets the operator read any child's data; "" allows only
-	// home tokens on the read API.
+	// reader tokens on the read API. Prefer AdminTokenFile: a flag is
+	// visible to every local user.
 	AdminToken string `yaml:"admin_token"`
 
 	RetentionDays  int           `yaml:"retention_days"`
@@ -43,6 +44,16 @@ type Config struct {
 
 	// FloodLimits bound memory and keep homes fair (limits.go).
 	FloodLimits `yaml:",inline"`
+
+	// Production settings (secure.go): secrets from files, TLS, profiles,
+	// the database write probe behind /readyz.
+	AdminTokenFile  string        `yaml:"admin_token_file"`
+	TLSCertFile     string        `yaml:"tls_cert_file"`
+	TLSKeyFile      string        `yaml:"tls_key_file"`
+	Pprof           bool          `yaml:"pprof"`
+	DBProbeInterval time.Duration `yaml:"db_probe_interval"`
+	// adminTokenLoaded: AdminToken came from AdminTokenFile (LoadSecrets).
+	adminTokenLoaded bool
 }
 
 // DBFile is the SQLite file's name inside the data directory.
@@ -74,6 +85,7 @@ func DefaultConfig() Config {
 		StoreTimeout:              30 * time.Second,
 		RetryAfter:                15 * time.Second,
 		FloodLimits:               DefaultFloodLimits(),
+		DBProbeInterval:           5 * time.Second,
 	}
 }
 
@@ -89,7 +101,7 @@ func (c *Config) Bind(b *config.Binder) {
 	c.BindDB(b)
 	c.Service.Bind(b, "address for edges and phones (batch API, device protocol, read API)")
 	c.Limits.Bind(b)
-	b.String(&c.AdminToken, "admin-token", `operator token for the read API ("" = home tokens only)`)
+	b.String(&c.AdminToken, "admin-token", `operator token for the read API ("" = reader tokens only); prefer --admin-token-file or HEARTH_ADMIN_TOKEN: arguments are visible to every local user`)
 	b.Int(&c.RetentionDays, "retention-days", "refuse and prune data older than this many days")
 	b.Duration(&c.PruneInterval, "prune-interval", "how often old data is pruned")
 	b.Duration(&c.ClockTolerance, "clock-tolerance", "an edge clock off by more than this has its times corrected")
@@ -101,6 +113,7 @@ func (c *Config) Bind(b *config.Binder) {
 	b.Duration(&c.RetryAfter, "retry-after", "Retry-After advised when the database is unavailable")
 	b.Int(&c.MaxDBConns, "max-db-conns", "database connections (0 = max(4, CPUs))")
 	c.FloodLimits.Bind(b)
+	c.bindProduction(b)
 }
 
 // DSN returns the database URL: DB, or the SQLite file in DataDir.
@@ -160,6 +173,7 @@ func (c *Config) Validate() error {
 		"batch_read_timeout": c.BatchReadTimeout, "retry_after": c.RetryAfter} {
 		check(d > 0, "%s: must be positive", name)
 	}
+	errs = append(errs, c.validateProduction()...)
 	return errors.Join(errs...)
 }
 
@@ -171,6 +185,7 @@ func (c *Config) Write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "listen: %s\nadmin_listen: %s\ndb: %s\nadmin_token: %s\nretention_days: %d\nclock_tolerance: %s\nmax_batch_bytes: %d\nmax_batch_messages: %d\n",
 		c.Listen, c.AdminListen, RedactDSN(c.DSN()), admin, c.RetentionDays, c.ClockTolerance, c.MaxBatchBytes, c.MaxBatchMessages)
+	c.writeProduction(w)
 }
 
 // RedactDSN hides the password of a database URL, for logs and messages.

@@ -1,6 +1,7 @@
 package central
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -106,27 +107,28 @@ func (s *Server) handleRead(ctx *fasthttp.RequestCtx, rest string) {
 	}
 }
 
-// authRead lets the admin token read any known child and a home token
-// read its own home's children. When it refuses it has answered.
+// authRead lets the admin token read any known child and a reader token
+// (hearth-central home add-reader) read its own home's children. A home
+// token is refused: it lives on an edge, a router in a family's home, and
+// a stolen one must not read the children's history. When it refuses it
+// has answered, and counted the reason.
 func (s *Server) authRead(ctx *fasthttp.RequestCtx, child string) bool {
 	tok, ok := bearer(ctx)
 	if !ok {
-		writeUnauthorized(ctx, "missing bearer token: send Authorization: Bearer <home or admin token>")
+		s.refuseRead(ctx, ReadRefusedNoToken, fasthttp.StatusUnauthorized,
+			"missing bearer token: send Authorization: Bearer <reader or admin token>")
 		return false
 	}
 	dbctx, cancel := s.dbContext()
 	defer cancel()
 	admin := s.isAdmin(tok)
-	var home store.Home
+	var home string
 	if !admin {
 		var err error
-		home, err = s.store.HomeByToken(dbctx, tok)
-		switch {
-		case errors.Is(err, store.ErrUnauthorized):
-			writeUnauthorized(ctx, "unknown token")
-			return false
-		case err != nil:
-			s.readFailed(ctx, err)
+		if home, ok, err = s.readerHome(dbctx, ctx, tok); !ok || err != nil {
+			if err != nil {
+				s.readFailed(ctx, err)
+			}
 			return false
 		}
 	}
@@ -136,14 +138,48 @@ func (s *Server) authRead(ctx *fasthttp.RequestCtx, child string) bool {
 		s.readFailed(ctx, err)
 		return false
 	case admin && !known:
-		writeError(ctx, fasthttp.StatusNotFound, "unknown child")
+		s.refuseRead(ctx, ReadRefusedUnknownChild, fasthttp.StatusNotFound, "unknown child")
 		return false
-	case !admin && (!known || owner != home.ID):
-		// An unknown child gets 403 too, so a home cannot probe for others' children.
-		writeError(ctx, fasthttp.StatusForbidden, "this token may read only its own home's children")
+	case !admin && (!known || owner != home):
+		// An unknown child gets 403 too, so a reader cannot probe for others' children.
+		s.refuseRead(ctx, ReadRefusedForeignChild, fasthttp.StatusForbidden, "this reader token may read only its own home's children")
 		return false
 	}
 	return true
+}
+
+// readerHome returns the home of a reader token. For any other token it
+// answers (401 unknown, 403 for a home token, saying what reads) and
+// returns ok false; err is a database failure, not yet answered.
+func (s *Server) readerHome(dbctx context.Context, ctx *fasthttp.RequestCtx, tok string) (string, bool, error) {
+	home, err := s.store.ReaderByToken(dbctx, tok)
+	if err == nil {
+		return home, true, nil
+	}
+	if !errors.Is(err, store.ErrUnauthorized) {
+		return "", false, err
+	}
+	switch _, err := s.store.HomeByToken(dbctx, tok); {
+	case err == nil:
+		s.refuseRead(ctx, ReadRefusedHomeToken, fasthttp.StatusForbidden,
+			"a home token may only send batches and fetch its roster; reading needs the admin token or a reader token (hearth-central home add-reader HOME_ID)")
+		return "", false, nil
+	case errors.Is(err, store.ErrUnauthorized):
+		s.refuseRead(ctx, ReadRefusedUnknownToken, fasthttp.StatusUnauthorized, "unknown token")
+		return "", false, nil
+	default:
+		return "", false, err
+	}
+}
+
+// refuseRead answers a refused read with status and reason and counts it.
+func (s *Server) refuseRead(ctx *fasthttp.RequestCtx, label string, status int, reason string) {
+	s.ops.readRefused.WithLabelValues(label).Inc()
+	if status == fasthttp.StatusUnauthorized {
+		writeUnauthorized(ctx, reason)
+		return
+	}
+	writeError(ctx, status, reason)
 }
 
 func (s *Server) readFailed(ctx *fasthttp.RequestCtx, err error) {

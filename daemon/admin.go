@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth/internal/admin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/valyala/fasthttp"
 )
 
@@ -40,7 +42,7 @@ func (d *Daemon) Status() Status {
 		DeadLetters:     st.DeadLetters,
 		ClockTrusted:    trusted,
 		UptimeSeconds:   time.Since(d.started).Seconds(),
-		Ready:           d.ready.Load(),
+		Ready:           d.readiness() == nil,
 	}
 	d.forwardStatus(&s)
 	s.OutboxOldestAgeSeconds = d.oldestAge(st).Seconds()
@@ -54,6 +56,7 @@ func (d *Daemon) adminServer() *fasthttp.Server {
 		Ready:    d.readiness,
 		Routes:   map[string]fasthttp.RequestHandler{"/status": d.serveStatus},
 		Log:      d.log,
+		Pprof:    d.cfg.Pprof,
 	})
 }
 
@@ -63,10 +66,28 @@ func (d *Daemon) serveStatus(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(append(b, '\n'))
 }
 
-// readiness is nil while the listeners are up and the outbox is open.
+// readiness is nil while the daemon serves: started and not stopping,
+// and both listeners serving (one closed or broken under the daemon is
+// reported with the reason).
 func (d *Daemon) readiness() error {
 	if !d.ready.Load() {
 		return errors.New("starting or shutting down")
 	}
-	return nil
+	return d.serving.Err()
+}
+
+// listenerGauge registers hearth_listener_up and returns the hook that
+// keeps it current.
+func (d *Daemon) listenerGauge() func(name string, up bool) {
+	g := promauto.With(d.reg).NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hearth_listener_up",
+		Help: "1 while the listener (public, admin) serves; 0 once it stopped outside a shutdown (/readyz fails).",
+	}, []string{"listener"})
+	return func(name string, up bool) {
+		v := 0.0
+		if up {
+			v = 1
+		}
+		g.WithLabelValues(name).Set(v)
+	}
 }

@@ -34,6 +34,15 @@ type Config struct {
 	ForwardMaxBackoff    time.Duration   `yaml:"forward_max_backoff"`
 	ForwardTimeout       time.Duration   `yaml:"forward_timeout"`
 	ForwardReplayJitter  time.Duration   `yaml:"forward_replay_jitter"`
+
+	// Production settings (secure.go): the token from a file, TLS to
+	// central, profiles.
+	CentralTokenFile string `yaml:"central_token_file"`
+	CentralInsecure  bool   `yaml:"central_insecure"`
+	CentralCAFile    string `yaml:"central_ca_file"`
+	Pprof            bool   `yaml:"pprof"`
+	// centralTokenLoaded: CentralToken came from CentralTokenFile (LoadSecrets).
+	centralTokenLoaded bool
 }
 
 // defaultOutboxMaxBytes is 1 GiB, or 256 MiB on 32-bit routers: bbolt maps
@@ -75,13 +84,14 @@ func (c *Config) Bind(b *config.Binder) {
 	b.Int64(&c.OutboxMaxMessages, "outbox-max-messages", "outbox quota in messages")
 	b.Int(&c.RetentionDays, "retention-days", "refuse data older than this many days (when the clock is trusted)")
 	b.String(&c.CentralURL, "central-url", "hearth-central's base URL (e.g. http://central:8080); empty: only store, do not forward")
-	b.String(&c.CentralToken, "central-token", "the home's bearer token for central")
+	b.String(&c.CentralToken, "central-token", "the home's bearer token for central; prefer --central-token-file or HEARTH_CENTRAL_TOKEN: arguments are visible to every local user")
 	b.String(&c.EdgeID, "edge-id", "this edge's name in batches; empty: the host name")
 	b.Int(&c.ForwardBatchMessages, "forward-batch-messages", "most messages per batch sent to central")
 	b.Bytes(&c.ForwardBatchBytes, "forward-batch-bytes", "most bytes per batch before gzip")
 	b.Duration(&c.ForwardMaxBackoff, "forward-max-backoff", "longest wait between retries (and the retry interval while central refuses the token)")
 	b.Duration(&c.ForwardTimeout, "forward-timeout", "time limit of one request to central")
 	b.Duration(&c.ForwardReplayJitter, "forward-replay-jitter", "a backlog found at start is replayed after a random delay up to this")
+	c.bindProduction(b)
 }
 
 // Validate reports every setting that cannot work.
@@ -104,4 +114,5 @@ func (c *Config) Write(w io.Writer) {
 	fmt.Fprintf(w, "listen: %s\nadmin_listen: %s\ndata_dir: %s\nchildren: %d\noutbox_max_bytes: %d\noutbox_max_messages: %d\n",
 		c.Listen, c.AdminListen, c.DataDir, len(c.Children), c.OutboxMaxBytes, c.OutboxMaxMessages)
 	fmt.Fprintf(w, "central_url: %s\ncentral_token: %s\nedge_id: %s\n", c.CentralURL, redact(c.CentralToken), c.edgeID())
+	c.writeProduction(w)
 }

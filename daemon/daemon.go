@@ -47,7 +47,7 @@ type Daemon struct {
 	adminLn net.Listener
 	started time.Time
 	ready   atomic.Bool
-	served  chan error
+	serving *svc.Serving // the listeners, and why one stopped (readiness)
 	stopBg  context.CancelFunc
 	bgDone  chan struct{}
 	fwd     *forwarder.Forwarder // nil when forwarding is off
@@ -57,6 +57,9 @@ type Daemon struct {
 
 // New opens the outbox and prepares the servers; Start listens.
 func New(cfg Config, log *slog.Logger) (*Daemon, error) {
+	if err := cfg.LoadSecrets(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -71,9 +74,10 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open outbox: %w", err)
 	}
-	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), outbox: ob, served: make(chan error, 2)}
+	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), outbox: ob}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(), ob.Collector())
+	d.serving = svc.NewServing(log, d.listenerGauge())
 	var sink ingest.Sink = ob
 	if benchNoStore {
 		log.Warn("BENCHMARK BUILD: messages are acked WITHOUT being stored (built with -tags nostore)")
@@ -138,8 +142,8 @@ func (d *Daemon) Start() error {
 		return fmt.Errorf("listen for admin: %w", err)
 	}
 	d.started = time.Now()
-	go func() { d.served <- d.public.Serve(d.pubLn) }()
-	go func() { d.served <- d.admin.Serve(d.adminLn) }()
+	d.serving.Go("public", d.pubLn, d.public.Serve)
+	d.serving.Go("admin", d.adminLn, d.admin.Serve)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stopBg, d.bgDone = cancel, make(chan struct{})
 	go d.maintain(ctx)
@@ -196,11 +200,12 @@ func (d *Daemon) maintain(ctx context.Context) {
 // then admin.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.ready.Store(false)
+	d.serving.Stop()
 	steps := svc.NewSteps(d.log)
 	steps.Run("phone listener", func() error {
 		err := d.ingest.ShutdownWith(ctx, d.public)
 		svc.CloseListener(d.pubLn)
-		return err
+		return svc.IgnoreClosed(err) // a listener that stopped before was reported then
 	})
 	steps.Run("forwarder", func() error { return d.stopForwarder(ctx) })
 	if d.stopBg != nil {
@@ -211,7 +216,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	steps.Run("admin listener", func() error {
 		err := d.admin.ShutdownWithContext(ctx)
 		svc.CloseListener(d.adminLn)
-		return err
+		return svc.IgnoreClosed(err)
 	})
 	return steps.Err()
 }

@@ -355,7 +355,7 @@ func TestDaemon_Forwarding_StaticListIntersectsCentral(t *testing.T) {
 // at start rather than failing every request to central.
 func TestConfig_Validate_EdgeIDInHeader(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.CentralURL, cfg.CentralToken, cfg.EdgeID = "http://central:8080", "tok", "kitchen\nrouter"
+	cfg.CentralURL, cfg.CentralToken, cfg.EdgeID = "https://central:8443", "tok", "kitchen\nrouter"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "edge_id") {
 		t.Fatalf("Validate = %v, want an edge_id error", err)
 	}

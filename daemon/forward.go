@@ -50,6 +50,7 @@ func (c *Config) forwarderConfig() forwarder.Config {
 		URL: c.CentralURL, Token: c.CentralToken, EdgeID: c.edgeID(), Version: Version,
 		BatchMessages: c.ForwardBatchMessages, BatchBytes: int64(c.ForwardBatchBytes),
 		MaxBackoff: c.ForwardMaxBackoff, Timeout: c.ForwardTimeout, ReplayJitter: c.ForwardReplayJitter,
+		CAFile: c.CentralCAFile, Insecure: c.CentralInsecure,
 	}
 }
 
@@ -124,7 +125,11 @@ func (d *Daemon) startForwarder() {
 		defer close(d.fwdDone)
 		d.fwd.Run(ctx)
 	}()
-	d.log.Info("forwarding to central", "central", d.cfg.CentralURL, "edge_id", d.cfg.edgeID(), "token", redact(d.cfg.CentralToken))
+	d.log.Info("forwarding to central", "central", d.cfg.CentralURL, "edge_id", d.cfg.edgeID(), "token", redact(d.cfg.CentralToken),
+		"token_file", d.cfg.CentralTokenFile, "ca_file", d.cfg.CentralCAFile)
+	if strings.HasPrefix(d.cfg.CentralURL, "http://") && d.cfg.CentralInsecure {
+		d.log.Warn("central_url is plain http:// (central_insecure): the home's token and the children's data cross the network unencrypted")
+	}
 }
 
 // stopForwarder stops the forwarder, abandoning a request in flight (the

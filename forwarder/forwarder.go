@@ -8,12 +8,17 @@ package forwarder
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +69,13 @@ type Config struct {
 	BaseBackoff  time.Duration // first retry's ceiling; default 1s
 	Poll         time.Duration // how often an empty queue is checked; default 200ms
 	RosterEvery  time.Duration // roster sync interval; default 5m
+	// CAFile is a PEM file of the CAs trusted for central's certificate,
+	// instead of the system's ("" = the system's).
+	CAFile string
+	// Insecure allows a plain http:// URL to a host other than loopback,
+	// where the token and the children's data would cross the network
+	// unencrypted. It never turns off certificate checks.
+	Insecure bool
 }
 
 func (c Config) withDefaults() Config {
@@ -90,16 +102,34 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports a URL the forwarder cannot use.
+// Validate reports a URL the forwarder cannot or must not use.
 func (c Config) Validate() error {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("central_url: %q is not an http(s):// URL", c.URL)
 	}
+	if u.Scheme == "http" && !c.Insecure && !loopback(u.Hostname()) {
+		return fmt.Errorf("central_url: %q is plain http:// to another host: the home's token and the children's data would cross the network unencrypted; "+
+			"use https:// (central's tls_cert_file, or a TLS reverse proxy), or set central_insecure: true to accept that", c.URL)
+	}
+	if c.CAFile != "" && u.Scheme != "https" {
+		return fmt.Errorf("central_ca_file: %s is set but central_url %q is not https://", c.CAFile, c.URL)
+	}
 	if c.Token == "" {
-		return errors.New("central_token: must be set when central_url is (the home's token from `hearth-central home add`)")
+		return errors.New("central_token: must be set when central_url is (the home's token from `hearth-central home add`, best in central_token_file)")
 	}
 	return nil
+}
+
+// loopback reports whether host is this machine: a loopback address or
+// "localhost". Names are not resolved: one that points here is still
+// treated as another host.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Forwarder drains a Queue to central. Run it once; Status is safe to call
@@ -138,9 +168,13 @@ func New(cfg Config, q Queue, roster *Roster, reg prometheus.Registerer, log *sl
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	tr, err := newTransport(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
 	f := &Forwarder{
 		cfg: cfg, queue: q, roster: roster, clock: &Clock{}, log: log.With("component", "forwarder"),
-		client:  &http.Client{Timeout: cfg.Timeout, Transport: newTransport()},
+		client:  &http.Client{Timeout: cfg.Timeout, Transport: tr},
 		metrics: newMetrics(reg), state: StateIdle, msgCap: cfg.BatchMessages,
 	}
 	if roster != nil {
@@ -153,11 +187,35 @@ func New(cfg Config, q Queue, roster *Roster, reg prometheus.Registerer, log *sl
 // Clock is central's time as measured from its answers.
 func (f *Forwarder) Clock() *Clock { return f.clock }
 
-func newTransport() *http.Transport {
+// newTransport is the client side of every request to central. It
+// verifies central's certificate against caFile's CAs, or the system's
+// when caFile is "".
+func newTransport(caFile string) (*http.Transport, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 2
 	t.DisableCompression = true // replies are small; keep them plain
-	return t
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pool, err := loadCAs(caFile)
+		if err != nil {
+			return nil, err
+		}
+		t.TLSClientConfig.RootCAs = pool
+	}
+	return t, nil
+}
+
+// loadCAs reads a PEM file of CA certificates.
+func loadCAs(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("central_ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("central_ca_file: %s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // Status is the forwarder's part of the daemon's /status.

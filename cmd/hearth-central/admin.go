@@ -29,10 +29,15 @@ type HomeJSON struct {
 }
 
 // withStore opens the database named by c's configuration, runs fn on it
-// and closes it.
+// and closes it. Every command comes through here, since opening applies
+// pending migrations: each may change a SQLite database, so each is
+// refused to a user other than the owner of its directory.
 func withStore(ctx context.Context, c *cmdLine, fn func(ctx context.Context, st store.Store) error) error {
 	if err := c.cfg.ValidateDB(); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	if err := checkOwner(c); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -99,6 +104,32 @@ func homeAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "home_id: %s\ntoken:   %s\n", id, token)
 		fmt.Fprintln(stderr, "The token is shown only this once: configure it on the home's edge.")
+		return nil
+	})
+}
+
+func homeAddReader(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCmdLine("home add-reader", "home add-reader [--json] HOME_ID", stderr, false)
+	asJSON := c.flags().Bool("json", false, `print {"home_id":…,"reader_id":…,"token":…}`)
+	rest, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usagef("home add-reader takes one argument, the home's id (flags go before it), got %q", rest)
+	}
+	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
+		id, token, err := st.AddReader(ctx, rest[0])
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("add reader: no home %q (see: hearth-central home list)", rest[0])
+		} else if err != nil {
+			return fmt.Errorf("add reader: %w", err)
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]string{"home_id": rest[0], "reader_id": id, "token": token})
+		}
+		fmt.Fprintf(stdout, "home_id:   %s\nreader_id: %s\ntoken:     %s\n", rest[0], id, token)
+		fmt.Fprintln(stderr, "The token is shown only this once. It reads this home's children's data (GET /v1/children/…) and nothing else.")
 		return nil
 	})
 }

@@ -19,7 +19,8 @@ const defaultConfigFile = "/etc/hearth/central.yaml"
 type cmdLine struct {
 	cfg  central.Config
 	b    *config.Binder
-	file string // the configuration file, after parse
+	file string   // the configuration file, after parse
+	args []string // the command line after the command's name, for messages
 }
 
 // newCmdLine prepares the flags of command synopsis ("home add [--json]
@@ -57,6 +58,7 @@ func (c *cmdLine) flags() *flag.FlagSet { return c.b.FlagSet() }
 // returns the arguments after the flags. A malformed command line is a
 // *usageError; -h prints the usage and returns flag.ErrHelp.
 func (c *cmdLine) parse(args []string) ([]string, error) {
+	c.args = args
 	flagArgs, rest, err := splitArgs(c.flags(), args)
 	if errors.Is(err, flag.ErrHelp) {
 		c.flags().Usage()

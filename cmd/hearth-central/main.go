@@ -9,7 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 )
 
 // version is set at build time (-ldflags -X main.version=…).
@@ -26,6 +29,7 @@ Usage:
   hearth-central serve [flags]                       run the server
   hearth-central migrate [flags]                     apply database migrations and exit
   hearth-central home add [--json] NAME              create a home; prints its id and token (shown once)
+  hearth-central home add-reader [--json] HOME_ID    create a reader token for a home's children's data (shown once)
   hearth-central home list [--json]                  list homes with clock offset and last seen
   hearth-central child add [--json] --home ID [--hash H]
                                                      add a child to a home; prints its hash
@@ -79,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "migrate":
 		return migrate(ctx, args, stdout, stderr)
 	case "home":
-		return group(ctx, "home", args, stdout, stderr, map[string]command{"add": homeAdd, "list": homeList})
+		return group(ctx, "home", args, stdout, stderr, map[string]command{"add": homeAdd, "add-reader": homeAddReader, "list": homeList})
 	case "child":
 		return group(ctx, "child", args, stdout, stderr, map[string]command{"add": childAdd, "list": childList})
 	case "stats":
@@ -99,11 +103,20 @@ type command func(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func group(ctx context.Context, name string, args []string, stdout, stderr io.Writer, cmds map[string]command) error {
 	if len(args) == 0 {
-		return usagef("%s needs a subcommand: add or list", name)
+		return usagef("%s needs a subcommand: %s", name, subcommands(cmds))
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
-		return usagef("unknown command %q: %s takes add or list", name+" "+args[0], name)
+		return usagef("unknown command %q: %s takes %s", name+" "+args[0], name, subcommands(cmds))
 	}
 	return c(ctx, args[1:], stdout, stderr)
+}
+
+// subcommands lists a group's commands for messages: "add, add-reader or list".
+func subcommands(cmds map[string]command) string {
+	names := slices.Sorted(maps.Keys(cmds))
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }

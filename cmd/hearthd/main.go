@@ -35,6 +35,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.LoadSecrets(); err != nil {
+		return fmt.Errorf("invalid configuration (%s):\n%w", file, err)
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration (%s):\n%w", file, err)
 	}

@@ -1,6 +1,6 @@
 // Package admin serves the operator's listener of hearthd and hearth-central
-// (/metrics, /healthz, /readyz, Go profiles, plus a program's own routes) and
-// routes fasthttp's log lines into slog.
+// (/metrics, /healthz, /readyz, Go profiles when enabled, plus a program's
+// own routes) and routes fasthttp's log lines into slog.
 package admin
 
 import (
@@ -27,12 +27,22 @@ type Options struct {
 	Ready  func() error
 	Routes map[string]fasthttp.RequestHandler // extra exact paths, e.g. /status
 	Log    *slog.Logger
+	// Pprof serves Go's profiles under /debug/pprof/. Off by default: a
+	// profile shows what the program is doing, and the admin listener may be
+	// reachable by more than the operator (--pprof or pprof: true enables it).
+	Pprof bool
 }
+
+// PprofOff is the answer under /debug/pprof/ while profiles are off.
+const PprofOff = "Go profiles are off: start with --pprof (or pprof: true in the configuration) to serve them"
 
 // NewServer returns the admin fasthttp server.
 func NewServer(o Options) *fasthttp.Server {
 	metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
-	paths := []string{"/metrics", "/healthz", "/readyz", "/debug/pprof/"}
+	paths := []string{"/metrics", "/healthz", "/readyz"}
+	if o.Pprof {
+		paths = append(paths, "/debug/pprof/")
+	}
 	for p := range o.Routes {
 		paths = append(paths, p)
 	}
@@ -55,8 +65,10 @@ func NewServer(o Options) *fasthttp.Server {
 				serveReady(ctx, o.Ready)
 			case o.Routes[path] != nil:
 				o.Routes[path](ctx)
-			case strings.HasPrefix(path, "/debug/pprof/"):
+			case strings.HasPrefix(path, "/debug/pprof/") && o.Pprof:
 				pprofHandler(ctx)
+			case strings.HasPrefix(path, "/debug/pprof/"):
+				ctx.Error(PprofOff, fasthttp.StatusNotFound)
 			default:
 				ctx.Error(notFound, fasthttp.StatusNotFound)
 			}

@@ -14,14 +14,7 @@ import (
 // Ensure that the admin listener never reveals the command line, which may
 // carry tokens, while the other profiles stay available.
 func TestServer_PprofCmdline_NotServed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(Options{Name: "test", Registry: prometheus.NewRegistry(), Ready: func() error { return nil }})
-	go srv.Serve(ln)
-	defer srv.Shutdown()
-	base := "http://" + ln.Addr().String()
+	base := startAdmin(t, Options{Pprof: true})
 
 	code, body := get(t, base+"/debug/pprof/cmdline")
 	if code != http.StatusForbidden {
@@ -35,6 +28,39 @@ func TestServer_PprofCmdline_NotServed(t *testing.T) {
 	if code, _ := get(t, base+"/debug/pprof/goroutine?debug=1"); code != http.StatusOK {
 		t.Fatalf("goroutine profile: status %d, want 200", code)
 	}
+}
+
+// Ensure that Go's profiles are not served unless enabled, and that the
+// refusal says how to enable them.
+func TestServer_PprofOffByDefault(t *testing.T) {
+	base := startAdmin(t, Options{})
+	for _, p := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
+		code, body := get(t, base+p)
+		if code != http.StatusNotFound || !strings.Contains(body, "--pprof") {
+			t.Errorf("%s with pprof off: %d %q, want 404 saying how to enable it", p, code, body)
+		}
+	}
+	if _, body := get(t, base+"/nope"); strings.Contains(body, "/debug/pprof/") {
+		t.Errorf("the 404 lists /debug/pprof/ while it is off: %q", body)
+	}
+	if code, _ := get(t, base+"/metrics"); code != http.StatusOK {
+		t.Errorf("/metrics: %d", code)
+	}
+}
+
+// startAdmin serves an admin server with o (plus a registry and a ready
+// check) on a loopback port and returns its base URL.
+func startAdmin(t *testing.T, o Options) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Name, o.Registry, o.Ready = "test", prometheus.NewRegistry(), func() error { return nil }
+	srv := NewServer(o)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return "http://" + ln.Addr().String()
 }
 
 func get(t *testing.T, url string) (int, string) {
