@@ -12,11 +12,12 @@ bin/hearth-central migrate --config "" --db "$db"
 if [ ! -s "$dir/child" ]; then
   home=$(bin/hearth-central home add --config "" --db "$db" --json "my home")
   home_id=$(printf '%s' "$home" | sed -E 's/.*"home_id":"([^"]+)".*/\1/')
-  printf '%s' "$home" | sed -E 's/.*"token":"([^"]+)".*/\1/' >"$dir/home-token"
+  (umask 077 && printf '%s' "$home" | sed -E 's/.*"token":"([^"]+)".*/\1/' >"$dir/home-token")
   bin/hearth-central child add --config "" --db "$db" --json --home "$home_id" |
     sed -E 's/.*"child_hash":"([^"]+)".*/\1/' >"$dir/child"
 fi
 child=$(cat "$dir/child")
+chmod 600 "$dir/home-token" # hearthd refuses a token file every user may read
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' INT TERM EXIT
@@ -24,7 +25,7 @@ bin/hearth-central serve --config "" --db "$db" --listen :8080 --admin-listen 12
 pids+=($!)
 # The edge forwards to central; its roster of children comes from central.
 bin/hearthd --config "" --data-dir "$dir/edge" --listen :8000 --admin-listen 127.0.0.1:8001 \
-  --central-url http://127.0.0.1:8080 --central-token "$(cat "$dir/home-token")" &
+  --central-url http://127.0.0.1:8080 --central-token-file "$dir/home-token" &
 pids+=($!)
 sleep 1
 cat <<MSG
