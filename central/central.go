@@ -161,6 +161,7 @@ func (s *Server) publicServer() *fasthttp.Server {
 		Logger:                       admin.FasthttpLogger(s.log),
 	}
 	s.ingest.ConfigureServer(srv)
+	s.ingest.GuardServer(srv) // headers within header_timeout, then read_timeout for the body
 	return srv
 }
 
@@ -224,6 +225,11 @@ func (s *Server) Start() error {
 		s.pubLn.Close()
 		return fmt.Errorf("listen for admin: %w", err)
 	}
+	guard := s.ingest.GuardListener // slow clients: admitted at accept, held to min_body_rate
+	if s.certs != nil {
+		guard = s.ingest.GuardListenerBelowTLS // TLS wraps it: refusals close without a plain-text 503
+	}
+	s.pubLn = guard(s.pubLn)
 	if s.certs != nil {
 		// Hijacked connections (WebSockets) are the *tls.Conn, so they stay
 		// encrypted; the handshake runs on the connection's first read,

@@ -64,7 +64,6 @@ func DefaultConfig() Config {
 	lim := ingest.DefaultLimits()
 	lim.MaxConns = 10000
 	lim.MaxConnsPerIP = 256 // many phones and edges may share a NAT or a load balancer
-	lim.ReadTimeout = 30 * time.Second
 	return Config{
 		Service: svc.Service{
 			Listen:          ":8080",

@@ -141,6 +141,7 @@ func (d *Daemon) Start() error {
 		d.pubLn.Close()
 		return fmt.Errorf("listen for admin: %w", err)
 	}
+	d.pubLn = d.ingest.GuardListener(d.pubLn) // slow clients: admitted at accept, held to min_body_rate
 	d.started = time.Now()
 	d.serving.Go("public", d.pubLn, d.public.Serve)
 	d.serving.Go("admin", d.adminLn, d.admin.Serve)
