@@ -38,6 +38,10 @@ func (s *Server) authEdge(ctx *fasthttp.RequestCtx, endpoint string) (store.Home
 	defer cancel()
 	home, err := s.store.HomeByToken(dbctx, tok)
 	switch {
+	case errors.Is(err, store.ErrUnauthorized) && s.isReaderToken(dbctx, tok):
+		ctx.SetConnectionClose()
+		writeError(ctx, fasthttp.StatusForbidden, "a reader token may only read children's data: send batches and fetch the roster with the home token")
+		return store.Home{}, BatchUnauthorized, false
 	case errors.Is(err, store.ErrUnauthorized):
 		s.badToken(ctx, addr, tok, now)
 		ctx.SetConnectionClose()
@@ -167,4 +171,11 @@ func (s *Server) serveRoster(ctx *fasthttp.RequestCtx) {
 		children = []string{}
 	}
 	writeJSON(ctx, fasthttp.StatusOK, hearth.RosterReply{Children: children, RetentionDays: int(s.cfg.Retention() / (24 * time.Hour))})
+}
+
+// isReaderToken reports whether tok is a reader token: a valid credential
+// used where it has no right, refused with 403 and not counted as a guess.
+func (s *Server) isReaderToken(ctx context.Context, tok string) bool {
+	_, err := s.store.ReaderByToken(ctx, tok)
+	return err == nil
 }

@@ -92,8 +92,8 @@ func TestServer_ReadAPI_LeastPrivilege(t *testing.T) {
 		{"admin token, unknown child", "GET", locationsPath("nobody"), testAdminToken, nil, 404, "unknown child"},
 		{"no token", "GET", locationsPath(ts.child), "", nil, 401, "missing bearer token"},
 		{"unknown token", "GET", locationsPath(ts.child), "guess-guess-guess", nil, 401, "unknown token"},
-		{"reader token sends a batch", "POST", hearth.PathEdgeBatches, readerA, []byte(body), 401, ""},
-		{"reader token fetches a roster", "GET", hearth.PathEdgeRoster, readerA, nil, 401, ""},
+		{"reader token sends a batch", "POST", hearth.PathEdgeBatches, readerA, []byte(body), 403, "reader token may only read"},
+		{"reader token fetches a roster", "GET", hearth.PathEdgeRoster, readerA, nil, 403, "reader token may only read"},
 	} {
 		code, reply := do(t, nil, tc.method, ts.url+tc.path, tc.token, tc.body)
 		var e struct{ Error string }
