@@ -200,15 +200,11 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// requestError answers a request fasthttp could not read; all but an
-// oversized batch are answered like the device protocol's.
+// requestError answers a request fasthttp could not read (malformed
+// headers, a client too slow to send them) like the device protocol does.
+// Bodies are streamed and bounded by the handlers themselves, so an
+// oversized batch never reaches here.
 func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) && string(ctx.Path()) == hearth.PathEdgeBatches {
-		s.metrics.batches.WithLabelValues(BatchTooLarge).Inc()
-		writeError(ctx, fasthttp.StatusRequestEntityTooLarge,
-			fmt.Sprintf("batch body larger than %d bytes as sent: split it", s.cfg.MaxBatchBytes))
-		return
-	}
 	s.ingest.RequestError(ctx, err)
 }
 
