@@ -402,7 +402,8 @@ func status(code int, retryAfter string) func(http.ResponseWriter, []uint64) {
 	}
 }
 
-// Ensure that 429's Retry-After is waited for even when the backoff is shorter.
+// Ensure that 429's Retry-After is waited for even when the backoff is
+// shorter, and that being paced by central is not reported as an error.
 func TestForwarder_Run_HonoursRetryAfter(t *testing.T) {
 	fc := &fakeCentral{answers: []func(http.ResponseWriter, []uint64){status(429, "1"), allOK}}
 	ob := openOutbox(t)
@@ -420,7 +421,10 @@ func TestForwarder_Run_HonoursRetryAfter(t *testing.T) {
 	if gap < time.Second {
 		t.Fatalf("retried after %s despite Retry-After: 1", gap)
 	}
-	f.expectMetric(t, "hearth_forward_batches_total", "retry", func(v float64) bool { return v == 1 })
+	f.expectMetric(t, "hearth_forward_batches_total", "throttled", func(v float64) bool { return v == 1 })
+	if st := f.Status(); st.LastError != "" {
+		t.Fatalf("last error %q after central paced the edge", st.LastError)
+	}
 }
 
 // Ensure that a 200 answer lacking results for some messages (or with

@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Children in the roster last synced from central (or its cache).",
 		}),
 	}
-	for _, r := range []string{resultOK, resultRejected, resultRetry, resultSplit, resultUnauthorized, resultError} {
+	for _, r := range []string{resultOK, resultRejected, resultRetry, resultThrottled, resultSplit, resultUnauthorized, resultError} {
 		m.batches.WithLabelValues(r)
 	}
 	m.messages.WithLabelValues(resultOK)

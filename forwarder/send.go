@@ -28,7 +28,8 @@ const maxRetryAfter = time.Hour
 const (
 	resultOK           = "ok"           // central answered for every message; none refused
 	resultRejected     = "rejected"     // central answered for every message; some went to the dead letters
-	resultRetry        = "retry"        // 429, 5xx, network error or missing results: kept, retried with backoff
+	resultRetry        = "retry"        // 5xx, network error or missing results: kept, retried with backoff
+	resultThrottled    = "throttled"    // 429: central asks this home to slow down; kept, sent again after Retry-After
 	resultSplit        = "split"        // 413: sent again in halves
 	resultUnauthorized = "unauthorized" // 401/403: kept, retried every max backoff
 	resultError        = "error"        // 400 or another refusal of a batch we built: our bug; kept, retried with backoff
@@ -85,7 +86,9 @@ func (f *Forwarder) answer(sent []outbox.Record, r *reply) outcome {
 		return f.tooLarge(sent, why)
 	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
 		return outcome{label: resultUnauthorized, err: why}
-	case r.status == http.StatusTooManyRequests || r.status >= 500:
+	case r.status == http.StatusTooManyRequests:
+		return outcome{label: resultThrottled, err: why, retryAfter: max(retryAfter(r.header.Get("Retry-After"), time.Now()), time.Second)}
+	case r.status >= 500:
 		return outcome{label: resultRetry, err: why, retryAfter: retryAfter(r.header.Get("Retry-After"), time.Now())}
 	default: // 400, 415, 404 (wrong URL)…: we built or sent it wrong; keep it
 		return outcome{label: resultError, err: why, retryAfter: retryAfter(r.header.Get("Retry-After"), time.Now())}
@@ -156,6 +159,12 @@ func (f *Forwarder) settle(o outcome) wait {
 	case resultSplit:
 		f.log.Info("central refused a batch as too large; sending it in halves", "next_batch", f.msgCap, "reason", o.err)
 		return wait{}
+	case resultThrottled:
+		// Pacing, not a failure: the backoff does not grow, the batch
+		// waits what central asked (the messages pile up into larger
+		// batches meanwhile), and nothing is reported as an error.
+		f.log.Debug("central asks this home to slow down; waiting", "in", o.retryAfter, "reason", o.err)
+		return wait{d: o.retryAfter + rand.N(o.retryAfter/10+1), state: StateBackoff}
 	case resultUnauthorized:
 		f.setError(o.err)
 		f.log.Error("central refuses this edge's token; forwarding stopped, nothing dropped: fix central_token",
