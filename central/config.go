@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/central/store"
 	"github.com/guardianai/hearth/config"
 	"github.com/guardianai/hearth/ingest"
 	"github.com/guardianai/hearth/internal/svc"
@@ -25,6 +26,10 @@ type Config struct {
 	// DB is "sqlite:///path/file.db" or a postgres:// URL; "" means
 	// sqlite://<data_dir>/central.db.
 	DB string `yaml:"db"`
+	// Schema is the tables central writes: "hearth", its own, or
+	// "guardianai", the GuardianAI dashboard's Django tables (README,
+	// "GuardianAI").
+	Schema string `yaml:"schema"`
 	// AdminToken lets the operator read any child's data; "" allows only
 	// reader tokens on the read API. Prefer AdminTokenFile: a flag is
 	// visible to every local user.
@@ -74,6 +79,7 @@ func DefaultConfig() Config {
 		},
 		Limits:                    lim,
 		DataDir:                   "/var/lib/hearth-central",
+		Schema:                    store.SchemaHearth,
 		RetentionDays:             int(hearth.DefaultRetention / (24 * time.Hour)),
 		PruneInterval:             time.Hour,
 		ClockTolerance:            5 * time.Second,
@@ -93,6 +99,7 @@ func DefaultConfig() Config {
 func (c *Config) BindDB(b *config.Binder) {
 	b.String(&c.DB, "db", `database: sqlite:///path/file.db or postgres://… ("" = sqlite://<data-dir>/`+DBFile+`)`)
 	b.String(&c.DataDir, "data-dir", "directory of the default SQLite database")
+	b.String(&c.Schema, "schema", `tables to write: hearth (its own) or guardianai (the GuardianAI dashboard's Django tables)`)
 }
 
 // Bind ties every setting to its flag and variable.
@@ -132,6 +139,9 @@ func (c *Config) Retention() time.Duration {
 func (c *Config) ValidateDB() error {
 	if c.DB == "" && c.DataDir == "" {
 		return errors.New("db: set db or data_dir")
+	}
+	if c.Schema != store.SchemaHearth && c.Schema != store.SchemaGuardianAI {
+		return fmt.Errorf("schema: %q must be %s or %s", c.Schema, store.SchemaHearth, store.SchemaGuardianAI)
 	}
 	dsn := c.DSN()
 	switch {
@@ -182,8 +192,8 @@ func (c *Config) Write(w io.Writer) {
 	if c.AdminToken != "" {
 		admin = "set"
 	}
-	fmt.Fprintf(w, "listen: %s\nadmin_listen: %s\ndb: %s\nadmin_token: %s\nretention_days: %d\nclock_tolerance: %s\nmax_batch_bytes: %d\nmax_batch_messages: %d\n",
-		c.Listen, c.AdminListen, RedactDSN(c.DSN()), admin, c.RetentionDays, c.ClockTolerance, c.MaxBatchBytes, c.MaxBatchMessages)
+	fmt.Fprintf(w, "listen: %s\nadmin_listen: %s\ndb: %s\nschema: %s\nadmin_token: %s\nretention_days: %d\nclock_tolerance: %s\nmax_batch_bytes: %d\nmax_batch_messages: %d\n",
+		c.Listen, c.AdminListen, RedactDSN(c.DSN()), c.Schema, admin, c.RetentionDays, c.ClockTolerance, c.MaxBatchBytes, c.MaxBatchMessages)
 	c.writeProduction(w)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -132,7 +133,8 @@ func (s *Server) authRead(ctx *fasthttp.RequestCtx, child string) bool {
 			return false
 		}
 	}
-	owner, known, err := s.store.ChildHome(dbctx, child)
+	// ChildHomes: in the GuardianAI schema a child may be in several homes.
+	homes, known, err := s.store.ChildHomes(dbctx, child)
 	switch {
 	case err != nil:
 		s.readFailed(ctx, err)
@@ -140,7 +142,7 @@ func (s *Server) authRead(ctx *fasthttp.RequestCtx, child string) bool {
 	case admin && !known:
 		s.refuseRead(ctx, ReadRefusedUnknownChild, fasthttp.StatusNotFound, "unknown child")
 		return false
-	case !admin && (!known || owner != home):
+	case !admin && (!known || !slices.Contains(homes, home)):
 		// An unknown child gets 403 too, so a reader cannot probe for others' children.
 		s.refuseRead(ctx, ReadRefusedForeignChild, fasthttp.StatusForbidden, "this reader token may read only its own home's children")
 		return false

@@ -26,6 +26,7 @@ type dayRow struct {
 	dayKey
 	total int64
 	recv  time.Time
+	apps  string // the GuardianAI schema's app_wise_data (appsJSON); "" in the hearth schema
 }
 
 type hourKey struct {
@@ -70,7 +71,10 @@ func (r dayRow) newer(o dayRow) bool {
 	if c := r.recv.Compare(o.recv); c != 0 {
 		return c > 0
 	}
-	return r.total > o.total
+	if r.total != o.total {
+		return r.total > o.total
+	}
+	return r.apps > o.apps
 }
 
 func (r hourRow) newer(o hourRow) bool {
@@ -211,7 +215,7 @@ func (p *parsed) add(i int, m *hearth.Message, opts Options) error {
 	}
 	switch {
 	case pl.ScreenTime != nil:
-		p.addScreenTime(i, m.ChildHash, pl.ScreenTime, recv)
+		p.addScreenTime(i, m.ChildHash, pl.ScreenTime, recv, opts.Schema == SchemaGuardianAI)
 	case pl.Location != nil:
 		p.addLocation(i, m.ChildHash, pl.Location, recv)
 	case pl.SiteAccess != nil:
@@ -231,8 +235,14 @@ func payload(m *hearth.Message, w hearth.Window) (hearth.Payload, error) {
 	return c.Payload, err
 }
 
-func (p *parsed) addScreenTime(i int, child string, st *hearth.ScreenTime, recv time.Time) {
-	p.days = append(p.days, dayRow{dayKey{child, st.Date}, st.TotalSeconds, recv})
+// addScreenTime takes a day and its hours; withApps keeps the day's hours
+// as JSON too, for the GuardianAI schema's app_wise_data.
+func (p *parsed) addScreenTime(i int, child string, st *hearth.ScreenTime, recv time.Time, withApps bool) {
+	day := dayRow{dayKey: dayKey{child, st.Date}, total: st.TotalSeconds, recv: recv}
+	if withApps {
+		day.apps = appsJSON(st.Apps)
+	}
+	p.days = append(p.days, day)
 	p.dayOf = append(p.dayOf, i)
 	for app, hours := range st.Apps {
 		for hour, secs := range hours {

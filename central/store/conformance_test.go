@@ -439,7 +439,11 @@ func testTokens(t *testing.T, f *fixture) {
 	}
 	sum := sha256.Sum256([]byte(f.tokA))
 	found := false
-	for _, row := range rawQuerier(t, f.s)(`SELECT * FROM homes`) {
+	homes := "homes"
+	if isGuardian(f.s) {
+		homes = "hearth_homes"
+	}
+	for _, row := range rawQuerier(t, f.s)(`SELECT * FROM ` + homes) {
 		for _, v := range row {
 			if strings.Contains(v, f.tokA) || strings.Contains(v, f.tokB) {
 				t.Fatalf("raw token stored in homes: %v", row)
@@ -691,8 +695,13 @@ func testClosed(t *testing.T, f *fixture) {
 
 // engineOf returns the engine of a fixture's store.
 func engineOf(f *fixture) engine {
-	if _, ok := f.s.(*Postgres); ok {
+	switch f.s.(type) {
+	case *Postgres:
 		return engines[1]
+	case *GuardianSQLite:
+		return gaEngines[0]
+	case *GuardianPostgres:
+		return gaEngines[1]
 	}
 	return engines[0]
 }

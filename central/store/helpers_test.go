@@ -32,11 +32,12 @@ type engine struct {
 	name    string
 	dsn     func(t testing.TB) string // a fresh, empty database
 	require func(t testing.TB)        // skips t when the engine is missing
+	schema  string                    // Options.Schema; "" is hearth's
 }
 
 var engines = []engine{
-	{"SQLite", func(t testing.TB) string { return "sqlite://" + filepath.Join(t.TempDir(), "central.db") }, func(testing.TB) {}},
-	{"Postgres", pgtest.DSN, pgtest.Require},
+	{"SQLite", func(t testing.TB) string { return "sqlite://" + filepath.Join(t.TempDir(), "central.db") }, func(testing.TB) {}, ""},
+	{"Postgres", pgtest.DSN, pgtest.Require, ""},
 }
 
 // forEachEngine runs fn as a subtest per engine.
@@ -72,7 +73,7 @@ type fixture struct {
 func newFixture(t testing.TB, e engine) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{s: open(t, e.dsn(t), testOptions())}
+	f := &fixture{s: openEngine(t, e)}
 	var err error
 	must := func(err error) {
 		t.Helper()
@@ -197,22 +198,26 @@ func dump(t testing.TB, s Store, children ...string) tables {
 	keep := func(c string) bool { return len(children) == 0 || slices.Contains(children, c) }
 	var out tables
 	q := rawQuerier(t, s)
-	for _, r := range q(`SELECT child, date, total_seconds, received_at FROM screen_time`) {
+	dq := dumpQueries
+	if isGuardian(s) {
+		dq = gaDumpQueries
+	}
+	for _, r := range q(dq[0]) {
 		if keep(r[0]) {
-			out.Days = append(out.Days, dayRow{dayKey{r[0], r[1][:10]}, atoi(r[2]), parseAny(t, r[3])}.String())
+			out.Days = append(out.Days, dayRow{dayKey: dayKey{r[0], r[1][:10]}, total: atoi(r[2]), recv: parseAny(t, r[3])}.String())
 		}
 	}
-	for _, r := range q(`SELECT child, date, app, hour, seconds, received_at FROM app_screen_time`) {
+	for _, r := range q(dq[1]) {
 		if keep(r[0]) {
 			out.Hours = append(out.Hours, hourRow{hourKey{r[0], r[1][:10], r[2], int(atoi(r[3]))}, atoi(r[4]), parseAny(t, r[5])}.String())
 		}
 	}
-	for _, r := range q(`SELECT child, ts, latitude, longitude, received_at FROM locations`) {
+	for _, r := range q(dq[2]) {
 		if keep(r[0]) {
 			out.Locs = append(out.Locs, locRow{tsKey{r[0], parseAny(t, r[1])}, atof(r[2]), atof(r[3]), parseAny(t, r[4])}.String())
 		}
 	}
-	for _, r := range q(`SELECT child, ts, url, accessed, received_at FROM site_access`) {
+	for _, r := range q(dq[3]) {
 		if keep(r[0]) {
 			acc := r[3] == "1" || r[3] == "true"
 			out.Sites = append(out.Sites, siteRow{siteKey{tsKey{r[0], parseAny(t, r[1])}, r[2]}, acc, parseAny(t, r[4])}.String())
@@ -231,6 +236,12 @@ func rawQuerier(t testing.TB, s Store) func(sql string, args ...any) [][]string 
 	return func(sql string, args ...any) [][]string {
 		t.Helper()
 		var out [][]string
+		switch st := s.(type) {
+		case *GuardianSQLite:
+			s = st.db
+		case *GuardianPostgres:
+			s = st.db
+		}
 		switch s := s.(type) {
 		case *SQLite:
 			rows, err := s.r.QueryContext(ctx, sql, args...)
@@ -284,6 +295,12 @@ func rawExec(t testing.TB, s Store, sql string) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
+	switch st := s.(type) {
+	case *GuardianSQLite:
+		s = st.db
+	case *GuardianPostgres:
+		s = st.db
+	}
 	switch s := s.(type) {
 	case *SQLite:
 		_, err = s.w.ExecContext(ctx, sql)
@@ -333,6 +350,9 @@ func atof(s string) float64 {
 func parseAny(t testing.TB, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		v, err = parseDjango(s)
+	}
 	if err != nil {
 		t.Fatalf("parse time %q: %v", s, err)
 	}

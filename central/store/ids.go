@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -72,4 +73,25 @@ func parseRange(from, to string) error {
 		}
 	}
 	return nil
+}
+
+// childHomes is ChildHomes for a schema where a child has one home.
+func childHomes(ctx context.Context, s interface {
+	ChildHome(context.Context, string) (string, bool, error)
+}, hash string) ([]string, bool, error) {
+	h, ok, err := s.ChildHome(ctx, hash)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return []string{h}, true, nil
+}
+
+// ChildHomes returns a child's home; see Store.
+func (s *SQLite) ChildHomes(ctx context.Context, hash string) ([]string, bool, error) {
+	return childHomes(ctx, s, hash)
+}
+
+// ChildHomes returns a child's home; see Store.
+func (s *Postgres) ChildHomes(ctx context.Context, hash string) ([]string, bool, error) {
+	return childHomes(ctx, s, hash)
 }

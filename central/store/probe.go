@@ -22,7 +22,12 @@ const (
 // ProbeWrite rewrites the heartbeat row; see Store. A read-only file is
 // explained: whose it is, its mode, and whom this process runs as.
 func (s *SQLite) ProbeWrite(ctx context.Context) error {
-	_, err := s.w.ExecContext(ctx, sqliteHeartbeat, fmtTS(s.opts.Now()))
+	return s.probe(ctx, sqliteHeartbeat, fmtTS(s.opts.Now()))
+}
+
+// probe runs the heartbeat write q with the time at.
+func (s *SQLite) probe(ctx context.Context, q, at string) error {
+	_, err := s.w.ExecContext(ctx, q, at)
 	if err == nil {
 		return nil
 	}

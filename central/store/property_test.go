@@ -68,7 +68,7 @@ func (g *propGen) next() genMsg {
 		}
 		total := int64(g.r.IntN(3) * 100)
 		apps := map[string]map[int]int64{}
-		m := genMsg{tooOld: tooOld, days: []dayRow{{dayKey{child, date}, total, rv}}}
+		m := genMsg{tooOld: tooOld, days: []dayRow{{dayKey: dayKey{child, date}, total: total, recv: rv}}}
 		for _, app := range []string{"a", "b", "c"} {
 			if g.r.IntN(2) == 0 {
 				continue

@@ -42,6 +42,20 @@ const tsLayout = "2006-01-02T15:04:05.000000Z"
 // applies pending migrations.
 func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	opts = opts.withDefaults()
+	s, err := openSQLiteConns(ctx, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// openSQLiteConns opens the writer and the readers of the database at path,
+// creating its directory when missing, and migrates nothing.
+func openSQLiteConns(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open sqlite: %w: path %q must be non-empty and hold no ? or #", ErrInvalid, path)
 	}
@@ -55,11 +69,6 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &SQLite{w: w, opts: opts, path: path}
-	if err := s.migrate(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
 	r, err := sql.Open("sqlite", path+"?"+sqliteReaderParams)
 	if err != nil {
 		w.Close()
@@ -67,8 +76,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*SQLite, error)
 	}
 	r.SetMaxOpenConns(opts.MaxConns)
 	r.SetMaxIdleConns(opts.MaxConns)
-	s.r = r
-	return s, nil
+	return &SQLite{w: w, r: r, opts: opts, path: path}, nil
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

@@ -54,6 +54,10 @@ type Store interface {
 	Children(ctx context.Context, homeID string) ([]string, error)
 	// ChildHome returns the home of a child; ok is false for an unknown child.
 	ChildHome(ctx context.Context, hash string) (homeID string, ok bool, err error)
+	// ChildHomes returns every home of a child, sorted: in the GuardianAI
+	// schema a child may belong to several homes, or to none and still be
+	// known (it sends straight to central). ok is false for an unknown child.
+	ChildHomes(ctx context.Context, hash string) (homes []string, ok bool, err error)
 	// Stats counts rows per table: homes, children, screen_time,
 	// app_screen_time, locations, site_access.
 	Stats(ctx context.Context) (map[string]int64, error)
@@ -148,6 +152,7 @@ type Options struct {
 	MaxFuture time.Duration    // data further ahead is refused; default hearth.DefaultMaxFuture
 	Now       func() time.Time // the clock; default time.Now
 	MaxConns  int              // PostgreSQL pool size, SQLite readers; default max(4, GOMAXPROCS)
+	Schema    string           // SchemaHearth (default) or SchemaGuardianAI
 }
 
 func (o Options) withDefaults() Options {
@@ -177,9 +182,17 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 // "postgres://" / "postgresql://" URL as pgx understands it.
 func OpenWith(ctx context.Context, dsn string, opts Options) (Store, error) {
 	opts = opts.withDefaults()
+	if err := checkSchema(opts.Schema); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	ga := opts.Schema == SchemaGuardianAI
 	switch {
+	case strings.HasPrefix(dsn, "sqlite://") && ga:
+		return OpenGuardianSQLite(ctx, strings.TrimPrefix(dsn, "sqlite://"), opts)
 	case strings.HasPrefix(dsn, "sqlite://"):
 		return OpenSQLite(ctx, strings.TrimPrefix(dsn, "sqlite://"), opts)
+	case (strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")) && ga:
+		return OpenGuardianPostgres(ctx, dsn, opts)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		return OpenPostgres(ctx, dsn, opts)
 	}
@@ -189,7 +202,7 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (Store, error) {
 // Migrate applies pending migrations to the database named by dsn and
 // closes it again (`hearth-central migrate`).
 func Migrate(ctx context.Context, dsn string) error {
-	s, err := Open(ctx, dsn)
+	s, err := OpenWith(ctx, dsn, Options{})
 	if err != nil {
 		return err
 	}

@@ -77,9 +77,15 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := noArgs("migrate", rest); err != nil {
 		return err
 	}
-	return withStore(ctx, c, func(context.Context, store.Store) error {
-		// Opening the store has applied the pending migrations.
-		fmt.Fprintf(stdout, "database %s is at the current schema\n", central.RedactDSN(c.cfg.DSN()))
+	return withStore(ctx, c, func(_ context.Context, st store.Store) error {
+		// Opening the store has checked the database and applied the
+		// pending migrations; the GuardianAI schema says what it found.
+		if r, ok := st.(interface{ MigrationReport() []string }); ok {
+			for _, line := range r.MigrationReport() {
+				fmt.Fprintln(stdout, line)
+			}
+		}
+		fmt.Fprintf(stdout, "database %s is at the current schema (%s)\n", central.RedactDSN(c.cfg.DSN()), c.cfg.Schema)
 		return nil
 	})
 }
@@ -186,10 +192,11 @@ func writeHomes(w io.Writer, homes []store.Home) error {
 }
 
 func childAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newCmdLine("child add", "child add [--json] --home ID [--hash H]", stderr, false)
+	c := newCmdLine("child add", "child add [--json] --home ID [--hash H] [--name N]", stderr, false)
 	asJSON := c.flags().Bool("json", false, `print {"child_hash":…}`)
 	home := c.flags().String("home", "", "id of the child's home (required)")
-	hash := c.flags().String("hash", "", "the child's hash as the phone knows it (default: a fresh random one)")
+	hash := c.flags().String("hash", "", "the child's hash as the phone knows it (default: a fresh random one; required with --schema guardianai)")
+	name := c.flags().String("name", "", "the child's name for the operator (--schema guardianai; default: its first_name)")
 	rest, err := c.parse(args)
 	if err != nil {
 		return err
@@ -199,6 +206,12 @@ func childAdd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *home == "" {
 		return usagef("child add needs --home ID (see: hearth-central home list)")
+	}
+	if c.cfg.Schema == store.SchemaGuardianAI {
+		return attachChild(ctx, c, *home, *hash, *name, *asJSON, stdout)
+	}
+	if *name != "" {
+		return usagef("child add: --name is for --schema guardianai (hearth's own schema keeps no names)")
 	}
 	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
 		h, err := st.AddChild(ctx, *home, *hash)
@@ -214,6 +227,41 @@ func childAdd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return printJSON(stdout, map[string]string{"child_hash": h})
 		}
 		_, err = fmt.Fprintln(stdout, h)
+		return err
+	})
+}
+
+// attacher is a store of the GuardianAI schema, whose children exist
+// already in the dashboard's accounts_child.
+type attacher interface {
+	AttachChild(ctx context.Context, homeID, hash, name string) (string, error)
+}
+
+// attachChild attaches an existing GuardianAI child to a home.
+func attachChild(ctx context.Context, c *cmdLine, home, hash, name string, asJSON bool, stdout io.Writer) error {
+	if hash == "" {
+		return usagef("child add needs --hash H with --schema guardianai: the child's child_hash in the dashboard (hearth does not create GuardianAI children)")
+	}
+	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
+		a, ok := st.(attacher)
+		if !ok {
+			return fmt.Errorf("add child: BUG: store %T of schema guardianai cannot attach children", st)
+		}
+		n, err := a.AttachChild(ctx, home, hash, name)
+		switch {
+		case errors.Is(err, store.ErrUnknownChild):
+			return fmt.Errorf("add child: GuardianAI has no child with child_hash %q: create it in the dashboard first", hash)
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("add child: no home %q (see: hearth-central home list)", home)
+		case errors.Is(err, store.ErrExists):
+			return fmt.Errorf("add child: child %q is in home %q already", hash, home)
+		case err != nil:
+			return fmt.Errorf("add child: %w", err)
+		}
+		if asJSON {
+			return printJSON(stdout, map[string]string{"child_hash": hash, "name": n})
+		}
+		_, err = fmt.Fprintf(stdout, "%s\t%s\n", hash, n)
 		return err
 	})
 }

@@ -31,8 +31,9 @@ Usage:
   hearth-central home add [--json] NAME              create a home; prints its id and token (shown once)
   hearth-central home add-reader [--json] HOME_ID    create a reader token for a home's children's data (shown once)
   hearth-central home list [--json]                  list homes with clock offset and last seen
-  hearth-central child add [--json] --home ID [--hash H]
-                                                     add a child to a home; prints its hash
+  hearth-central child add [--json] --home ID [--hash H] [--name N]
+                                                     add a child to a home (guardianai: attach an
+                                                     existing GuardianAI child, --hash required); prints its hash
   hearth-central child list [--json] --home ID       list a home's children
   hearth-central stats [flags]                       row counts per table, as JSON
   hearth-central version                             print the version
@@ -42,6 +43,8 @@ Flags come before arguments. Every command takes
                   default sqlite://<data-dir>/central.db)
   --data-dir DIR  directory of the default SQLite database (env HEARTH_DATA_DIR;
                   default /var/lib/hearth-central)
+  --schema S      hearth (its own tables, the default) or guardianai (the GuardianAI
+                  dashboard's Django tables) (env HEARTH_SCHEMA)
   --config FILE   YAML configuration (env HEARTH_CONFIG; default /etc/hearth/central.yaml)
 Run "hearth-central <command> -h" for a command's flags.
 `

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+// guardianDB makes a SQLite database as GuardianAI's own migrations make it
+// (the project's copy in testdata/guardianai) with one child, kid-1.
+func guardianDB(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "guardianai", "schema.sqlite.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "db.sqlite3")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, st := range strings.Split(string(b), ";\n") {
+		if _, err := db.ExecContext(context.Background(), st); err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO accounts_child (password, is_superuser, child_hash, first_name, last_name, is_active, date_joined, restricted_apps)
+		VALUES ('!', 0, 'kid-1', 'Ada', '', 1, '2025-01-01 00:00:00', '[]')`); err != nil {
+		t.Fatal(err)
+	}
+	return "sqlite://" + path
+}
+
+// Ensure that migrate --schema guardianai refuses a database without the
+// dashboard's tables, saying which, and that child add attaches existing
+// GuardianAI children only, --hash required.
+func TestCLI_GuardianAI(t *testing.T) {
+	t.Setenv("HEARTH_CONFIG", "")
+	empty := "sqlite://" + filepath.Join(t.TempDir(), "empty.db")
+	if _, errs, code := cli(t, "migrate", "--db", empty, "--schema", "guardianai"); code != 1 ||
+		!strings.Contains(errs, "missing table accounts_child") || !strings.Contains(errs, "manage.py migrate") {
+		t.Fatalf("migrate on an empty file: %d %q", code, errs)
+	}
+	if _, errs, code := cli(t, "migrate", "--db", empty, "--schema", "django"); code != 1 || !strings.Contains(errs, "schema") {
+		t.Fatalf("bad schema: %d %q", code, errs)
+	}
+	db := guardianDB(t)
+	t.Setenv("HEARTH_SCHEMA", "guardianai")
+	if out, errs, code := cli(t, "migrate", "--db", db); code != 0 || !strings.Contains(out, "current schema (guardianai)") {
+		t.Fatalf("migrate: %d %q %q", code, out, errs)
+	}
+	var home map[string]string
+	cliJSON(t, &home, "home", "add", "--json", "--db", db, "The Smiths")
+	h := home["home_id"]
+	if _, errs, code := cli(t, "child", "add", "--db", db, "--home", h); code != 2 || !strings.Contains(errs, "--hash") {
+		t.Fatalf("no --hash: %d %q", code, errs)
+	}
+	if _, errs, code := cli(t, "child", "add", "--db", db, "--home", h, "--hash", "kid-2"); code != 1 || !strings.Contains(errs, "no child with child_hash") {
+		t.Fatalf("unknown child: %d %q", code, errs)
+	}
+	if out, errs, code := cli(t, "child", "add", "--db", db, "--home", h, "--hash", "kid-1"); code != 0 || out != "kid-1\tAda\n" {
+		t.Fatalf("child add: %d %q %q", code, out, errs)
+	}
+	if out, _, code := cli(t, "child", "list", "--db", db, "--home", h); code != 0 || out != "kid-1\n" {
+		t.Fatalf("child list: %d %q", code, out)
+	}
+	if _, errs, code := cli(t, "child", "add", "--db", db, "--home", h, "--hash", "kid-1"); code != 1 || !strings.Contains(errs, "already") {
+		t.Fatalf("again: %d %q", code, errs)
+	}
+}
