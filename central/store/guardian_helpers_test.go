@@ -48,7 +48,7 @@ func isGuardian(s Store) bool {
 // (testdata/guardianai) and holds the fixture's children in accounts_child.
 var gaEngines = []engine{
 	{"SQLite_GuardianAI", func(t testing.TB) string { return gaSQLiteDSN(t, fixtureChildren...) }, func(testing.TB) {}, SchemaGuardianAI},
-	{"Postgres_GuardianAI", func(t testing.TB) string { return gaPostgresDSN(t, fixtureChildren...) }, requireGAPostgres, SchemaGuardianAI},
+	{"Postgres_GuardianAI", func(t testing.TB) string { return gaPostgresDSN(t, fixtureChildren...) }, pgtest.Require, SchemaGuardianAI},
 }
 
 // fixtureChildren are the children newFixture attaches to homes.
@@ -139,9 +139,4 @@ func gaPostgresDSN(t testing.TB, children ...string) string {
 		}
 	}
 	return dsn
-}
-
-// requireGAPostgres skips until the GuardianAI schema's PostgreSQL writes land.
-func requireGAPostgres(t testing.TB) {
-	t.Skip("the GuardianAI schema on PostgreSQL is not implemented yet")
 }

@@ -84,7 +84,7 @@ func TestGuardianAI_RefusesWithoutDjangoTables(t *testing.T) {
 			}
 			return dsn
 		}, []string{"column backend_app.icon_url"}},
-		{"Postgres_empty", func(t *testing.T) string { gaEngines[1].require(t); return pgtest.DSN(t) },
+		{"Postgres_empty", func(t *testing.T) string { return pgtest.DSN(t) },
 			[]string{"table accounts_child", "table backend_app"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -65,6 +65,7 @@ CREATE TABLE hearth_locationhistory (
     longitude   REAL NOT NULL,
     PRIMARY KEY (child_id, ts)
 ) WITHOUT ROWID;
+CREATE INDEX hearth_locationhistory_row ON hearth_locationhistory (row_id);
 CREATE TABLE hearth_siteaccesslog (
     child_id    INTEGER NOT NULL,
     ts          TEXT NOT NULL,
@@ -74,6 +75,7 @@ CREATE TABLE hearth_siteaccesslog (
     accessed    INTEGER NOT NULL,
     PRIMARY KEY (child_id, ts, url)
 ) WITHOUT ROWID;
+CREATE INDEX hearth_siteaccesslog_row ON hearth_siteaccesslog (row_id);
 
 -- Rows the seed wrote before hearth: their keys (the lowest id of each,
 -- so duplicates the seed left stay out) and their updated (or created)
