@@ -140,3 +140,34 @@ func gaPostgresDSN(t testing.TB, children ...string) string {
 	}
 	return dsn
 }
+
+// openRaw returns a function running statements on the database at dsn
+// without hearth (as the seed or the dashboard would).
+func openRaw(t testing.TB, dsn string, pg bool) func(sql string) {
+	t.Helper()
+	ctx := context.Background()
+	if pg {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(ctx) })
+		return func(sql string) {
+			t.Helper()
+			if _, err := c.Exec(ctx, sql); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+		}
+	}
+	db, err := openSQLiteConns(ctx, strings.TrimPrefix(dsn, "sqlite://"), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return func(sql string) {
+		t.Helper()
+		if _, err := db.w.ExecContext(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+}
