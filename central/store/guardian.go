@@ -184,3 +184,18 @@ func distinctApps(hours []hourRow) []string {
 }
 
 var _ = hearth.DateLayout
+
+// App is one backend_app row of the GuardianAI schema.
+type App struct {
+	Domain  string `json:"domain"`
+	Name    string `json:"app_name"`
+	IconURL string `json:"icon_url"`
+}
+
+// Unnamed reports whether the app still has the name and the empty icon
+// hearth (or the seed, when the Play Store did not answer) gave it: the
+// dashboard has not filled them from the Play Store yet.
+func (a App) Unnamed() bool { return a.IconURL == "" && a.Name == appName(a.Domain) }
+
+// appsSQL lists backend_app, by domain.
+const appsSQL = `SELECT domain, app_name, icon_url FROM backend_app ORDER BY domain`

@@ -375,3 +375,18 @@ func (g *GuardianPostgres) ProbeWrite(ctx context.Context) error {
 		return err
 	}))
 }
+
+// Apps lists the dashboard's backend_app rows, by domain.
+func (g *GuardianPostgres) Apps(ctx context.Context) ([]App, error) {
+	out := []App{}
+	err := g.db.pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, appsSQL)
+		if err != nil {
+			return err
+		}
+		var a App
+		_, err = pgx.ForEachRow(rows, []any{&a.Domain, &a.Name, &a.IconURL}, func() error { out = append(out, a); return nil })
+		return err
+	})
+	return out, pgErr("list apps", err)
+}

@@ -449,3 +449,21 @@ func (g *GuardianSQLite) pruneOnce(ctx context.Context, st gaPruneStep, arg stri
 func (g *GuardianSQLite) ProbeWrite(ctx context.Context) error {
 	return g.db.probe(ctx, `INSERT INTO hearth_heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at`, fmtDjango(g.opts.Now()))
 }
+
+// Apps lists the dashboard's backend_app rows, by domain.
+func (g *GuardianSQLite) Apps(ctx context.Context) ([]App, error) {
+	rows, err := g.db.r.QueryContext(ctx, appsSQL)
+	if err != nil {
+		return nil, sqliteErr("list apps", err)
+	}
+	defer rows.Close()
+	out := []App{}
+	for rows.Next() {
+		var a App
+		if err := rows.Scan(&a.Domain, &a.Name, &a.IconURL); err != nil {
+			return nil, sqliteErr("list apps", err)
+		}
+		out = append(out, a)
+	}
+	return out, sqliteErr("list apps", rows.Err())
+}

@@ -317,3 +317,52 @@ func stats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return printJSON(stdout, counts)
 	})
 }
+
+// appLister is a store of the GuardianAI schema, which has backend_app.
+type appLister interface {
+	Apps(ctx context.Context) ([]store.App, error)
+}
+
+// apps lists the GuardianAI dashboard's apps; --unnamed only those that
+// still have the name and empty icon hearth gave them, which the dashboard
+// fills from the Play Store.
+func apps(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCmdLine("apps", "apps [--json] [--unnamed]", stderr, false)
+	asJSON := c.flags().Bool("json", false, "print a JSON list")
+	unnamed := c.flags().Bool("unnamed", false, "only apps without a Play Store name or icon yet")
+	rest, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs("apps", rest); err != nil {
+		return err
+	}
+	if c.cfg.Schema != store.SchemaGuardianAI {
+		return usagef("apps lists the GuardianAI dashboard's backend_app: it needs --schema guardianai")
+	}
+	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
+		l, ok := st.(appLister)
+		if !ok {
+			return fmt.Errorf("apps: BUG: store %T of schema guardianai cannot list apps", st)
+		}
+		all, err := l.Apps(ctx)
+		if err != nil {
+			return fmt.Errorf("apps: %w", err)
+		}
+		out := []store.App{}
+		for _, a := range all {
+			if !*unnamed || a.Unnamed() {
+				out = append(out, a)
+			}
+		}
+		if *asJSON {
+			return printJSON(stdout, out)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DOMAIN\tAPP NAME\tICON")
+		for _, a := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Domain, a.Name, a.IconURL)
+		}
+		return tw.Flush()
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/guardianai/hearth/internal/owner"
 	_ "modernc.org/sqlite"
 )
 
@@ -72,5 +73,48 @@ func TestCLI_GuardianAI(t *testing.T) {
 	}
 	if _, errs, code := cli(t, "child", "add", "--db", db, "--home", h, "--hash", "kid-1"); code != 1 || !strings.Contains(errs, "already") {
 		t.Fatalf("again: %d %q", code, errs)
+	}
+	// apps --unnamed: the apps hearth created, until the dashboard names them.
+	sqlDB, err := sql.Open("sqlite", strings.TrimPrefix(db, "sqlite://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	if _, err := sqlDB.Exec(`INSERT INTO backend_app (domain, app_name, icon_url, blocked_count) VALUES
+		('com.example.app1', 'App1', '', 0), ('com.named', 'Named', 'https://i.example/n.png', 0), ('com.example.renamed', 'Renamed!', '', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	var unnamed []map[string]string
+	cliJSON(t, &unnamed, "apps", "--json", "--unnamed", "--db", db)
+	if len(unnamed) != 1 || unnamed[0]["domain"] != "com.example.app1" {
+		t.Fatalf("apps --unnamed: %v", unnamed)
+	}
+	if out, _, code := cli(t, "apps", "--db", db); code != 0 || strings.Count(out, "\n") != 4 {
+		t.Fatalf("apps: %d %q", code, out)
+	}
+	if _, errs, code := cli(t, "apps", "--db", db, "--schema", "hearth"); code != 2 || !strings.Contains(errs, "--schema guardianai") {
+		t.Fatalf("apps in the hearth schema: %d %q", code, errs)
+	}
+}
+
+// Ensure that a GuardianAI SQLite directory of another user is accepted
+// only when shared through a setgid, group-writable group this process is
+// in.
+func TestSharedGroup(t *testing.T) {
+	in := func(gid int) bool { return gid == 42 }
+	for _, c := range []struct {
+		mode os.FileMode
+		gid  int
+		ok   bool
+	}{
+		{os.ModeDir | os.ModeSetgid | 0o2770, 42, true},
+		{os.ModeDir | os.ModeSetgid | 0o770, 42, true},
+		{os.ModeDir | 0o770, 42, false},                 // no setgid: new -wal/-shm get hearth's group
+		{os.ModeDir | os.ModeSetgid | 0o750, 42, false}, // not group-writable
+		{os.ModeDir | os.ModeSetgid | 0o770, 7, false},  // not in the group
+	} {
+		if got := sharedGroup(owner.File{UID: 1, GID: c.gid, Mode: c.mode}, in); got != c.ok {
+			t.Errorf("mode %v gid %d: %v, want %v", c.mode, c.gid, got, c.ok)
+		}
 	}
 }

@@ -36,6 +36,8 @@ Usage:
                                                      existing GuardianAI child, --hash required); prints its hash
   hearth-central child list [--json] --home ID       list a home's children
   hearth-central stats [flags]                       row counts per table, as JSON
+  hearth-central apps [--json] [--unnamed]           the GuardianAI dashboard's apps (--schema guardianai);
+                                                     --unnamed: those with no Play Store name or icon yet
   hearth-central version                             print the version
 
 Flags come before arguments. Every command takes
@@ -91,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return group(ctx, "child", args, stdout, stderr, map[string]command{"add": childAdd, "list": childList})
 	case "stats":
 		return stats(ctx, args, stdout, stderr)
+	case "apps":
+		return apps(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hearth-central", version)
 		return nil

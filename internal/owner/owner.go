@@ -14,6 +14,7 @@ import (
 // File is a file's owner and permissions.
 type File struct {
 	UID  int
+	GID  int
 	Mode os.FileMode
 }
 
@@ -27,7 +28,7 @@ func Of(path string) (File, error) {
 	if !ok {
 		return File{}, fmt.Errorf("%s: no owner information on this system", path)
 	}
-	return File{UID: int(st.Uid), Mode: fi.Mode()}, nil
+	return File{UID: int(st.Uid), GID: int(st.Gid), Mode: fi.Mode()}, nil
 }
 
 // Name is the user name of uid, or "uid N" when it has none.
@@ -42,4 +43,27 @@ func Name(uid int) string {
 func Me() (uid int, name string) {
 	uid = os.Geteuid()
 	return uid, Name(uid)
+}
+
+// InGroup reports whether this process has gid as its effective or a
+// supplementary group.
+func InGroup(gid int) bool {
+	if os.Getegid() == gid {
+		return true
+	}
+	groups, _ := os.Getgroups()
+	for _, g := range groups {
+		if g == gid {
+			return true
+		}
+	}
+	return false
+}
+
+// GroupName is the name of gid, or "gid N" when it has none.
+func GroupName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return "gid " + strconv.Itoa(gid)
 }
