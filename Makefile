@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X github.com/guardianai/hearth/da
 RUN_DIR   ?= $(CURDIR)/.run
 CMDS      := hearthd hearth-central hearth-load
 
-.PHONY: build test race lint bench run package clean fuzz
+.PHONY: build test race lint bench run package package-check cross-test clean fuzz
 
 build:
 	@mkdir -p $(BIN)
@@ -45,9 +45,22 @@ run: build
 
 ## package: hearth and hearth-central .deb and .rpm for amd64, arm64 and armhf
 ## (armv7) into dist/, plus mipsle hearthd binaries; see packaging/README.md.
-NFPM      ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+## nfpm is built once from tools/go.mod unless NFPM names one.
+NFPM      ?=
 package: build
 	GO='$(GO)' NFPM='$(NFPM)' VERSION='$(VERSION)' HOST_BIN='$(BIN)' packaging/package.sh
+
+## package-check: lintian, rpm -qp and an install/upgrade/remove/purge cycle
+## of the amd64 hearth .deb on this machine (root; packaging/check.sh).
+package-check: package
+	packaging/check.sh
+
+## cross-test: the domain, ingest, outbox, forwarder and daemon tests on
+## arm64, armv7 and mipsle under qemu-user, and the kill -9 crash test against
+## an armv7 hearthd (scripts/cross-test.sh; CROSS_ARCHES=armv7 for one).
+CROSS_ARCHES ?= arm64 armv7 mipsle
+cross-test:
+	GO='$(GO)' scripts/cross-test.sh $(CROSS_ARCHES)
 
 clean:
 	rm -rf $(BIN) dist .run

@@ -4,15 +4,18 @@
 # prove they build, not packaged). Run from the repository root; "make
 # package" calls it with:
 #   GO       the go command
-#   NFPM     the nfpm command
+#   NFPM     the nfpm command; default: nfpm built once from tools/go.mod
+#            (its own module, so its dependencies stay out of go.mod)
 #   VERSION  the version as "git describe" prints it (packaging/version.sh
 #            turns it into a deb/rpm version)
 #   HOST_BIN directory of the host binaries of "make build", used to check
 #            that the shipped configuration files load
+# It prints one line per step with the seconds it took; the output of each
+# command goes to dist/.build/*.log and is printed only when it fails.
 set -eu
 
 GO=${GO:-go}
-NFPM=${NFPM:-"$GO run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2"}
+NFPM=${NFPM:-}
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 HOST_BIN=${HOST_BIN:-bin}
 DIST=dist
@@ -24,22 +27,70 @@ LDFLAGS="-s -w -X main.version=$VERSION -X github.com/guardianai/hearth/daemon.V
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 export SOURCE_DATE_EPOCH
 
-echo "packaging hearth $VERSION as $PKG_VERSION"
+# step NAME LOG CMD...: run CMD with its output in LOG, print NAME and the
+# seconds it took; on failure print LOG and stop.
+step() {
+	name=$1 log=$2
+	shift 2
+	t0=$(date +%s)
+	# A subshell outside any "if", so that set -e holds inside CMD.
+	set +e
+	(
+		set -e
+		"$@"
+	) >"$log" 2>&1
+	rc=$?
+	set -e
+	if [ "$rc" != 0 ]; then
+		cat "$log" >&2
+		echo "package: $name FAILED (log: $log)" >&2
+		exit 1
+	fi
+	echo "package: $name ($(($(date +%s) - t0))s)"
+}
+
+echo "package: hearth $VERSION as $PKG_VERSION"
 rm -rf "$BUILD"
 mkdir -p "$BUILD/man"
 rm -f "$DIST"/hearth_*.deb "$DIST"/hearth-central_*.deb "$DIST"/hearth-*.rpm "$DIST"/hearthd_*_linux_mipsle*
 
 # 1. The shipped configuration files must load as they are, and with every
 # key uncommented (so each documented key and default is valid).
-for f in hearthd central; do
-	sed -E 's/^#([a-z_]+:)/\1/' "packaging/$f.yaml" >"$BUILD/$f-uncommented.yaml"
-done
-"$HOST_BIN/hearthd" --config packaging/hearthd.yaml --check-config >/dev/null
-"$HOST_BIN/hearthd" --config "$BUILD/hearthd-uncommented.yaml" --check-config >/dev/null
-"$HOST_BIN/hearth-central" serve --config packaging/central.yaml --check-config >/dev/null
-"$HOST_BIN/hearth-central" serve --config "$BUILD/central-uncommented.yaml" --check-config >/dev/null
+check_configs() {
+	for f in hearthd central; do
+		sed -E 's/^#([a-z_]+:)/\1/' "packaging/$f.yaml" >"$BUILD/$f-uncommented.yaml"
+	done
+	"$HOST_BIN/hearthd" --config packaging/hearthd.yaml --check-config
+	"$HOST_BIN/hearthd" --config "$BUILD/hearthd-uncommented.yaml" --check-config
+	"$HOST_BIN/hearth-central" serve --config packaging/central.yaml --check-config
+	"$HOST_BIN/hearth-central" serve --config "$BUILD/central-uncommented.yaml" --check-config
+}
+step "shipped configs load" "$BUILD/configs.log" check_configs
 
-# 2. Cross-compile, all targets in parallel.
+# 2. nfpm, built once from its own module (go tool -modfile=tools/go.mod nfpm
+# runs the same), in the background: its many small packages fill the core
+# that the long single-package compiles (modernc's SQLite) leave idle.
+nfpm_pid=
+if [ -z "$NFPM" ]; then
+	NFPM=$BUILD/nfpm
+	t_nfpm=$(date +%s)
+	$GO build -modfile=tools/go.mod -o "$NFPM" github.com/goreleaser/nfpm/v2/cmd/nfpm >"$BUILD/nfpm-build.log" 2>&1 &
+	nfpm_pid=$!
+fi
+wait_nfpm() {
+	[ -n "$nfpm_pid" ] || return 0
+	if ! wait "$nfpm_pid"; then
+		cat "$BUILD/nfpm-build.log" >&2
+		echo "package: nfpm build from tools/go.mod FAILED" >&2
+		exit 1
+	fi
+	echo "package: nfpm built from tools/go.mod (in the background; done $(($(date +%s) - t_nfpm))s after its start)"
+}
+
+# 3. Cross-compile, one target after the other: the machine is CPU-bound
+# (arm64 and armv7 side by side took longer than one after the other, and
+# every go build already uses all cores). amd64 is quick: "make build"
+# compiled it.
 build() { # build GOARCH GOARM GOMIPS OUTDIR PACKAGES...
 	arch=$1 arm=$2 mips=$3 out=$4
 	shift 4
@@ -47,17 +98,13 @@ build() { # build GOARCH GOARM GOMIPS OUTDIR PACKAGES...
 	CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=$arm GOMIPS=$mips \
 		$GO build -trimpath -ldflags "$LDFLAGS" -o "$out/" "$@"
 }
-pids=
-build amd64 "" "" "$BUILD/linux_amd64" ./cmd/hearthd ./cmd/hearth-central & pids="$pids $!"
-build arm64 "" "" "$BUILD/linux_arm64" ./cmd/hearthd ./cmd/hearth-central & pids="$pids $!"
-build arm 7 "" "$BUILD/linux_arm7" ./cmd/hearthd ./cmd/hearth-central & pids="$pids $!"
-build mipsle "" softfloat "$BUILD/linux_mipsle" ./cmd/hearthd & pids="$pids $!"
-fail=0
-for p in $pids; do wait "$p" || fail=1; done
-[ "$fail" = 0 ] || { echo "package.sh: a cross-compilation failed" >&2; exit 1; }
+step "binaries linux/amd64" "$BUILD/build-amd64.log" build amd64 "" "" "$BUILD/linux_amd64" ./cmd/hearthd ./cmd/hearth-central
+step "binaries linux/arm64" "$BUILD/build-arm64.log" build arm64 "" "" "$BUILD/linux_arm64" ./cmd/hearthd ./cmd/hearth-central
+step "binaries linux/arm (GOARM=7)" "$BUILD/build-arm7.log" build arm 7 "" "$BUILD/linux_arm7" ./cmd/hearthd ./cmd/hearth-central
+step "hearthd linux/mipsle (softfloat)" "$BUILD/build-mipsle.log" build mipsle "" softfloat "$BUILD/linux_mipsle" ./cmd/hearthd
 cp "$BUILD/linux_mipsle/hearthd" "$DIST/hearthd_${PKG_VERSION}_linux_mipsle"
 
-# 3. Man pages, changelogs and maintainer scripts.
+# 4. Man pages, changelogs and maintainer scripts.
 for m in hearthd hearth-central; do
 	gzip -9n <"packaging/man/$m.8" >"$BUILD/man/$m.8.gz"
 done
@@ -83,24 +130,26 @@ EOF
 render hearth hearthd.service /var/lib/hearth /etc/hearth/hearthd.yaml
 render hearth-central hearth-central.service /var/lib/hearth-central /etc/hearth/central.yaml
 
-# 4. Packages, in parallel: name_version_debarch.deb, name-version.rpmarch.rpm.
-pids=
-for pkg in hearth hearth-central; do
-	conf=nfpm-hearth.yaml
-	[ "$pkg" = hearth ] || conf=nfpm-central.yaml
-	for a in amd64:amd64:x86_64 arm64:arm64:aarch64 arm7:armhf:armv7hl; do
-		arch=${a%%:*} rest=${a#*:}
-		deb=${rest%%:*} rpm=${rest#*:}
-		PKG_ARCH=$arch PKG_VERSION=$PKG_VERSION PKG_BIN=$BUILD/linux_$arch \
-			$NFPM package --config "$conf" --packager deb --target "$DIST/${pkg}_${PKG_VERSION}_$deb.deb" >"$BUILD/nfpm-$pkg-$arch.deb.log" 2>&1 &
-		pids="$pids $!"
-		PKG_ARCH=$arch PKG_VERSION=$PKG_VERSION PKG_BIN=$BUILD/linux_$arch \
-			$NFPM package --config "$conf" --packager rpm --target "$DIST/$pkg-$PKG_VERSION.$rpm.rpm" >"$BUILD/nfpm-$pkg-$arch.rpm.log" 2>&1 &
-		pids="$pids $!"
+# 5. Packages: name_version_debarch.deb, name-version.rpmarch.rpm, two nfpm
+# at a time (xz and zstd keep a core busy each).
+jobs() {
+	for pkg in hearth hearth-central; do
+		conf=nfpm-hearth.yaml
+		[ "$pkg" = hearth ] || conf=nfpm-central.yaml
+		for a in amd64:amd64:x86_64 arm64:arm64:aarch64 arm7:armhf:armv7hl; do
+			arch=${a%%:*} rest=${a#*:}
+			deb=${rest%%:*} rpm=${rest#*:}
+			echo "$conf $arch deb $DIST/${pkg}_${PKG_VERSION}_$deb.deb"
+			echo "$conf $arch rpm $DIST/$pkg-$PKG_VERSION.$rpm.rpm"
+		done
 	done
-done
-fail=0
-for p in $pids; do wait "$p" || fail=1; done
-[ "$fail" = 0 ] || { cat "$BUILD"/nfpm-*.log >&2; echo "package.sh: nfpm failed" >&2; exit 1; }
+}
+packages() {
+	export NFPM PKG_VERSION BUILD
+	# shellcheck disable=SC2016
+	jobs | xargs -P 2 -L 1 sh -c 'PKG_ARCH=$2 PKG_BIN=$BUILD/linux_$2 $NFPM package --config "$1" --packager "$3" --target "$4"' nfpm
+}
+wait_nfpm
+step "12 packages (nfpm)" "$BUILD/nfpm.log" packages
 
 ls -l "$DIST"/*.deb "$DIST"/*.rpm "$DIST"/hearthd_*_linux_mipsle

@@ -1,0 +1,180 @@
+#!/bin/sh
+# check.sh — check the packages "make package" left in dist/, as CI does
+# after "make test":
+#   1. lintian on every .deb: no errors (tags overridden in packaging/lintian
+#      are the documented exceptions);
+#   2. every .rpm queried with rpm -qp: name, version, architecture, files,
+#      the configuration marked %config(noreplace), the install scripts;
+#   3. on this machine (root, Debian family, amd64), the hearth .deb is
+#      installed, upgraded to a newer version of itself, removed and purged,
+#      checking at each step what packaging/README.md promises: the binary,
+#      unit and configuration in place, the user hearth created, the
+#      operator's edit of the configuration kept across the upgrade, and
+#      after purge the configuration gone while the state and the user stay.
+#      systemd need not run (CI containers have none): the install scripts
+#      must work without it.
+# Step 3 changes the machine: it refuses to run if hearth is already
+# installed, and removes the user and state directory afterwards when they
+# did not exist before. Skip it with CHECK_INSTALL=0.
+# Needs lintian and rpm (apt-get install lintian rpm).
+set -eu
+cd "$(dirname "$0")/.."
+
+DIST=dist
+WORK=$DIST/.check
+rm -rf "$WORK"
+mkdir -p "$WORK"
+
+fail() {
+	echo "check: FAILED: $*" >&2
+	exit 1
+}
+# step NAME LOG CMD...: as in package.sh, one line per step, the log on failure.
+step() {
+	name=$1 log=$2
+	shift 2
+	t0=$(date +%s)
+	# A subshell outside any "if", so that set -e holds inside CMD.
+	set +e
+	(
+		set -e
+		"$@"
+	) >"$log" 2>&1
+	rc=$?
+	set -e
+	if [ "$rc" != 0 ]; then
+		cat "$log" >&2
+		echo "check: $name FAILED (log: $log)" >&2
+		exit 1
+	fi
+	echo "check: $name ($(($(date +%s) - t0))s)"
+}
+
+debs=$(ls "$DIST"/hearth_*.deb "$DIST"/hearth-central_*.deb 2>/dev/null || true)
+rpms=$(ls "$DIST"/hearth-*.rpm 2>/dev/null || true)
+[ "$(echo "$debs" | wc -w)" = 6 ] || fail "expected 6 .deb in $DIST (make package), found: $debs"
+[ "$(echo "$rpms" | wc -w)" = 6 ] || fail "expected 6 .rpm in $DIST (make package), found: $rpms"
+
+# 1. lintian: errors fail; warnings are printed in the log.
+# shellcheck disable=SC2086
+step "lintian, 6 .deb, no errors" "$WORK/lintian.log" \
+	lintian --fail-on error --tag-display-limit 0 $debs
+
+# 2. rpm -qp on each .rpm.
+check_rpm() { # check_rpm FILE
+	f=$1
+	name=$(rpm -qp --qf '%{NAME}' "$f")
+	arch=$(rpm -qp --qf '%{ARCH}' "$f")
+	case $f in *".$arch.rpm") ;; *) fail "$f: architecture $arch does not match its name" ;; esac
+	case $name in
+	hearth) bin=/usr/bin/hearthd conf=/etc/hearth/hearthd.yaml unit=/usr/lib/systemd/system/hearthd.service ;;
+	hearth-central) bin=/usr/bin/hearth-central conf=/etc/hearth/central.yaml unit=/usr/lib/systemd/system/hearth-central.service ;;
+	*) fail "$f: unexpected name $name" ;;
+	esac
+	files=$(rpm -qpl "$f")
+	for p in $bin $conf $unit /usr/share/man/man8/${bin##*/}.8.gz; do
+		echo "$files" | grep -qx "$p" || fail "$f: $p missing"
+	done
+	rpm -qpc "$f" | grep -qx "$conf" || fail "$f: $conf is not a config file"
+	# %config(noreplace) shows as flag n in --dump's "config" column... rpm
+	# prints the file flags with --qf; noreplace is bit 16.
+	flags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS}\n]' "$f" | awk -v c="$conf" '$1 == c {print $2}')
+	[ $((flags & 16)) != 0 ] || fail "$f: $conf is not noreplace (flags $flags)"
+	mode=$(rpm -qp --qf '[%{FILENAMES} %{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME}\n]' "$f" | awk -v c="$conf" '$1 == c {print $2, $3}')
+	[ "$mode" = "-rw-r----- root:hearth" ] || fail "$f: $conf is $mode, want -rw-r----- root:hearth"
+	scripts=$(rpm -qp --scripts "$f")
+	for s in preinstall postinstall preuninstall postuninstall; do
+		echo "$scripts" | grep -q "^$s scriptlet" || fail "$f: no $s scriptlet"
+	done
+	echo "$f: $name $(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$f") $arch, $(echo "$files" | wc -l) files"
+}
+check_rpms() {
+	for f in $rpms; do check_rpm "$f"; done
+}
+step "rpm -qp, 6 .rpm" "$WORK/rpm.log" check_rpms
+
+# 3. Install, upgrade, remove, purge of hearth on this machine.
+if [ "${CHECK_INSTALL:-1}" = 0 ]; then
+	echo "check: install cycle skipped (CHECK_INSTALL=0)"
+	exit 0
+fi
+[ "$(id -u)" = 0 ] || fail "the install cycle needs root (CHECK_INSTALL=0 skips it)"
+[ "$(dpkg --print-architecture)" = amd64 ] || fail "the install cycle needs an amd64 Debian machine (CHECK_INSTALL=0 skips it)"
+if dpkg-query -W -f '${Status}' hearth 2>/dev/null | grep -q installed; then
+	fail "the package hearth is installed on this machine; the cycle would change it"
+fi
+
+deb=$(ls "$DIST"/hearth_*_amd64.deb)
+version=$(dpkg-deb -f "$deb" Version)
+# The newer version: the same package, its version one step up.
+newer_version=$version+check1
+newer=$WORK/hearth_${newer_version}_amd64.deb
+dpkg-deb -R "$deb" "$WORK/newer"
+sed -i "s/^Version: .*/Version: $newer_version/" "$WORK/newer/DEBIAN/control"
+dpkg-deb --root-owner-group -Zxz -b "$WORK/newer" "$newer" >/dev/null
+dpkg --compare-versions "$newer_version" gt "$version" || fail "$newer_version does not sort after $version"
+
+had_user=0
+getent passwd hearth >/dev/null && had_user=1
+had_state=0
+[ -e /var/lib/hearth ] && had_state=1
+cleanup() {
+	dpkg --purge hearth >/dev/null 2>&1 || true
+	if [ "$had_user" = 0 ]; then
+		userdel hearth >/dev/null 2>&1 || true
+		groupdel hearth >/dev/null 2>&1 || true
+	fi
+	[ "$had_state" = 1 ] || rm -rf /var/lib/hearth
+}
+trap cleanup EXIT
+
+systemd=without
+[ -d /run/systemd/system ] && systemd=with
+
+conf=/etc/hearth/hearthd.yaml
+install_first() {
+	dpkg -i "$deb"
+	[ "$(dpkg-query -W -f '${Version}' hearth)" = "$version" ] || fail "version after install"
+	[ -x /usr/bin/hearthd ] || fail "/usr/bin/hearthd missing"
+	[ -f /lib/systemd/system/hearthd.service ] || fail "hearthd.service missing"
+	[ -f /usr/share/man/man8/hearthd.8.gz ] || fail "man page missing"
+	getent passwd hearth | grep -q ':/var/lib/hearth:/usr/sbin/nologin$' || fail "user hearth: $(getent passwd hearth)"
+	getent group hearth >/dev/null || fail "no group hearth"
+	[ "$(stat -c '%U:%G %a' $conf)" = "root:hearth 640" ] || fail "$conf is $(stat -c '%U:%G %a' $conf)"
+	[ "$(stat -c '%U:%G %a' /var/lib/hearth)" = "hearth:hearth 750" ] || fail "/var/lib/hearth is $(stat -c '%U:%G %a' /var/lib/hearth)"
+	dpkg-query -W -f '${Conffiles}\n' hearth | grep -q " $conf " || fail "$conf is not a conffile"
+	# Enabled (deb-systemd-helper works without a running systemd), not started.
+	[ -L /etc/systemd/system/multi-user.target.wants/hearthd.service ] || fail "hearthd.service not enabled"
+	# The installed configuration loads, read as the service user.
+	runuser -u hearth -- /usr/bin/hearthd --config $conf --check-config
+	# State and an operator's edit for the next steps.
+	runuser -u hearth -- sh -c 'echo state >/var/lib/hearth/outbox.db'
+	printf '# edited by check.sh\nlog_level: debug\n' >>$conf
+}
+upgrade() {
+	dpkg --force-confold -i "$newer"
+	[ "$(dpkg-query -W -f '${Version}' hearth)" = "$newer_version" ] || fail "version after upgrade"
+	grep -q '^# edited by check.sh$' $conf || fail "the operator's edit of $conf was lost on upgrade"
+	[ "$(stat -c '%U:%G %a' $conf)" = "root:hearth 640" ] || fail "$conf is $(stat -c '%U:%G %a' $conf) after upgrade"
+	[ -L /etc/systemd/system/multi-user.target.wants/hearthd.service ] || fail "hearthd.service not enabled after upgrade"
+	runuser -u hearth -- /usr/bin/hearthd --config $conf --check-config
+}
+remove() {
+	dpkg -r hearth
+	[ ! -e /usr/bin/hearthd ] || fail "/usr/bin/hearthd left after remove"
+	[ ! -e /lib/systemd/system/hearthd.service ] || fail "hearthd.service left after remove"
+	grep -q '^# edited by check.sh$' $conf || fail "$conf gone after remove (kept until purge)"
+	dpkg-query -W -f '${Status}\n' hearth | grep -q 'config-files' || fail "status after remove: $(dpkg-query -W -f '${Status}' hearth)"
+}
+purge() {
+	dpkg --purge hearth
+	[ ! -e $conf ] || fail "$conf left after purge"
+	! dpkg-statoverride --list $conf >/dev/null || fail "statoverride of $conf left after purge"
+	[ ! -e /etc/systemd/system/multi-user.target.wants/hearthd.service ] || fail "enable link left after purge"
+	[ "$(cat /var/lib/hearth/outbox.db)" = state ] || fail "state under /var/lib/hearth lost on purge"
+	getent passwd hearth >/dev/null || fail "user hearth removed on purge (it stays)"
+}
+step "install $deb ($systemd systemd): files, user, conffile, enabled" "$WORK/install.log" install_first
+step "upgrade to $newer_version: edited conffile kept" "$WORK/upgrade.log" upgrade
+step "remove: binary gone, conffile kept" "$WORK/remove.log" remove
+step "purge: config gone, state and user kept" "$WORK/purge.log" purge
