@@ -10,7 +10,24 @@ trap 'pkill -f "$OUT/" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3), $(date -u +%F)"
 echo "== Go benchmarks"
-go test -run '^$' -bench . -benchtime "${BENCH_GOTIME:-2s}" ./outbox/ ./central/store/... 2>&1 | grep -E '^(Benchmark|ok|---|\s+.*skip)' || true
+go test -run '^$' -bench . -benchtime "${BENCH_GOTIME:-2s}" ./outbox/ ./central/store/... 2>&1 | grep -E '^(Benchmark|ok|---|\s+.*skip)' | tee "$OUT/gobench" || true
+
+# Issue 8: the GuardianAI schema on PostgreSQL, hearth's batch beside the
+# seed's way (one update_or_create per row); and hearth's longest write
+# transaction beside Django on SQLite (Django's busy timeout is 5 s).
+python3 - "$OUT/gobench" <<'PY'
+import re, sys
+v = {}
+for l in open(sys.argv[1]):
+    m = re.match(r'(BenchmarkApplyGuardianAI_\S+?)-\d+\s.*?([\d.]+) (msgs/s|max-ms)', l)
+    if m: v[m.group(1)] = float(m.group(2))
+h, s = v.get("BenchmarkApplyGuardianAI_Postgres_500Mixed"), v.get("BenchmarkApplyGuardianAI_Postgres_500Mixed_SeedWay")
+if h and s:
+    p = v.get("BenchmarkApplyGuardianAI_Postgres_500Mixed_Parallel", 0)
+    print(f"\n== GuardianAI schema, PostgreSQL: hearth {h:.0f} msgs/s (4 edges at once: {p:.0f}), seed way {s:.0f} msgs/s, x{h/s:.0f}")
+if "BenchmarkApplyGuardianAI_SQLite_LongestTx" in v:
+    print(f"== GuardianAI schema, SQLite: longest write transaction (a 10000-message batch) {v['BenchmarkApplyGuardianAI_SQLite_LongestTx']:.0f} ms")
+PY
 
 go build -o "$OUT/hearthd" ./cmd/hearthd
 go build -tags nostore -o "$OUT/hearthd-nostore" ./cmd/hearthd

@@ -255,3 +255,24 @@ func TestGuardianAI_MigrateExistingDuplicates(t *testing.T) {
 		}
 	})
 }
+
+// Ensure that a fix or visit whose row the dashboard deleted is written
+// again when the phone resends it, once.
+func TestGuardianAI_RowDeletedByDashboard(t *testing.T) {
+	forEachGAEngine(t, func(t *testing.T, e engine) {
+		f := gaFixture(t, e)
+		ts := at(-3 * time.Hour)
+		msgs := []hearthMsg{locMsg(f.a1, ts, 1, 2, at(-time.Hour)), siteMsg(f.a1, at(-time.Hour), visit{ts, "https://x.example/", true})}
+		applyOK(t, f.s, "", msgs...)
+		rawExec(t, f.s, `DELETE FROM backend_locationhistory`)
+		rawExec(t, f.s, `DELETE FROM backend_siteaccesslog`)
+		applyOK(t, f.s, "", msgs...)
+		applyOK(t, f.s, "", msgs...)
+		q := rawQuerier(t, f.s)
+		for _, table := range []string{"backend_locationhistory", "backend_siteaccesslog"} {
+			if n := q(`SELECT count(*) FROM ` + table)[0][0]; n != "1" {
+				t.Errorf("%s has %s rows, want 1", table, n)
+			}
+		}
+	})
+}
