@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/guardianai/hearth"
@@ -30,6 +32,11 @@ var _ Store = (*GuardianSQLite)(nil)
 // missing: hearth never creates Django tables.
 func OpenGuardianSQLite(ctx context.Context, path string, opts Options) (*GuardianSQLite, error) {
 	opts = opts.withDefaults()
+	// The dashboard's database exists already: a missing file is a wrong
+	// --db, and opening it would leave an empty database behind.
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open sqlite %s (schema guardianai): %w: no such file; point --db at the GuardianAI dashboard's database (its Django DATABASES NAME, e.g. db.sqlite3)", path, ErrSchemaMismatch)
+	}
 	db, err := openSQLiteConns(ctx, path, opts)
 	if err != nil {
 		return nil, err

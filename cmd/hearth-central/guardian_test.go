@@ -43,10 +43,21 @@ func guardianDB(t *testing.T) string {
 // GuardianAI children only, --hash required.
 func TestCLI_GuardianAI(t *testing.T) {
 	t.Setenv("HEARTH_CONFIG", "")
-	empty := "sqlite://" + filepath.Join(t.TempDir(), "empty.db")
+	emptyFile := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(emptyFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := "sqlite://" + emptyFile
+	if _, errs, code := cli(t, "migrate", "--db", empty+".missing", "--schema", "guardianai"); code != 1 || !strings.Contains(errs, "no such file") {
+		t.Fatalf("migrate on a missing file: %d %q", code, errs)
+	}
 	if _, errs, code := cli(t, "migrate", "--db", empty, "--schema", "guardianai"); code != 1 ||
 		!strings.Contains(errs, "missing table accounts_child") || !strings.Contains(errs, "manage.py migrate") {
 		t.Fatalf("migrate on an empty file: %d %q", code, errs)
+	}
+	if _, errs, code := cli(t, "serve", "--db", empty, "--schema", "guardianai", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"); code != 1 ||
+		!strings.Contains(errs, "missing table accounts_child") {
+		t.Fatalf("serve on an empty file: %d %q", code, errs)
 	}
 	if _, errs, code := cli(t, "migrate", "--db", empty, "--schema", "django"); code != 1 || !strings.Contains(errs, "schema") {
 		t.Fatalf("bad schema: %d %q", code, errs)
