@@ -21,12 +21,20 @@ import (
 var binDir string
 
 // buildBinaries builds the commands under test into a temporary directory.
+// With HEARTH_APPTEST_GOARCH set (GOARM and GOMIPS taken from the
+// environment as usual) it builds hearthd alone for linux/that architecture,
+// and HEARTH_APPTEST_EXEC (e.g. qemu-arm-static) runs it: "make cross-test"
+// runs the tests of hearthd alone that way (the crash test).
 func buildBinaries() (string, error) {
 	dir, err := os.MkdirTemp("", "hearth-apptest-")
 	if err != nil {
 		return "", err
 	}
 	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/...")
+	if arch := os.Getenv("HEARTH_APPTEST_GOARCH"); arch != "" {
+		cmd = exec.Command("go", "build", "-trimpath", "-o", dir+"/", "../cmd/hearthd")
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0")
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
@@ -57,6 +65,9 @@ func Start(t *testing.T, name, readyMsg string, args ...string) *Proc {
 // StartNoWait runs binary name with args; its stdout and stderr are collected.
 func StartNoWait(t *testing.T, name string, args ...string) *Proc {
 	t.Helper()
+	if run := strings.Fields(os.Getenv("HEARTH_APPTEST_EXEC")); len(run) > 0 {
+		return StartCmd(t, exec.Command(run[0], append(append(run[1:], filepath.Join(binDir, name)), args...)...))
+	}
 	return StartCmd(t, exec.Command(filepath.Join(binDir, name), args...))
 }
 
