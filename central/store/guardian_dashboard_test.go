@@ -276,3 +276,30 @@ func TestGuardianAI_RowDeletedByDashboard(t *testing.T) {
 		}
 	})
 }
+
+// Ensure that rows the seed writes beside hearth during the cutover (no
+// version of hearth's) take their updated time as received time.
+func TestGuardianAI_SeedRowsDuringCutover(t *testing.T) {
+	forEachGAEngine(t, func(t *testing.T, e engine) {
+		f := gaFixture(t, e)
+		tz := "'2025-12-10 10:00:00'"
+		if _, ok := f.s.(*GuardianPostgres); ok {
+			tz = "'2025-12-10 10:00:00+00'"
+		}
+		rawExec(t, f.s, `INSERT INTO backend_app (domain, app_name, icon_url, blocked_count) VALUES ('com.seed', 'Seed', '', 0)`)
+		rawExec(t, f.s, `INSERT INTO backend_screentime (date, total_screen_time, app_wise_data, created, updated, child_id)
+			SELECT '2025-12-09', 500, '{}', `+tz+`, `+tz+`, id FROM accounts_child WHERE child_hash = 'child-a1'`)
+		rawExec(t, f.s, `INSERT INTO backend_appscreentime (hour, seconds, created, updated, app_id, screen_time_id)
+			SELECT 9, 500, `+tz+`, `+tz+`, (SELECT id FROM backend_app), id FROM backend_screentime`)
+		older := at(-2*time.Hour - time.Minute) // 09:59
+		applyOK(t, f.s, "", stMsg(f.a1, "2025-12-09", 1, map[string]map[int]int64{"com.seed": {9: 1}}, older))
+		q := rawQuerier(t, f.s)
+		if got := q(`SELECT total_screen_time FROM backend_screentime`)[0][0] + " " + q(`SELECT seconds FROM backend_appscreentime`)[0][0]; got != "500 500" {
+			t.Fatalf("an older message overwrote the seed's rows: %s", got)
+		}
+		applyOK(t, f.s, "", stMsg(f.a1, "2025-12-09", 2, map[string]map[int]int64{"com.seed": {9: 2}}, at(-time.Hour)))
+		if got := q(`SELECT total_screen_time FROM backend_screentime`)[0][0] + " " + q(`SELECT seconds FROM backend_appscreentime`)[0][0]; got != "2 2" {
+			t.Fatalf("a newer message did not replace the seed's rows: %s", got)
+		}
+	})
+}

@@ -123,21 +123,19 @@ const (
 SELECT d, n, '', 0 FROM unnest($1::text[], $2::text[]) AS u(d, n) ORDER BY d
 ON CONFLICT (domain) DO NOTHING`
 
-	// New days and their versions.
+	// New days and their versions, and versions of days hearth did not
+	// write (see gaPGHoursInsert).
 	gaPGDaysInsert = `WITH u AS (SELECT * FROM unnest($2::int8[], $3::date[], $4::int8[], $5::text[], $6::timestamptz[]) AS u(c, d, n, a, r)),
 ins AS (INSERT INTO backend_screentime (date, total_screen_time, app_wise_data, created, updated, child_id)
-	SELECT d, n, a::jsonb, $1, $1, c FROM u ORDER BY c, d ON CONFLICT (child_id, date) DO NOTHING RETURNING id, child_id, date)
+	SELECT d, n, a::jsonb, $1, $1, c FROM u ORDER BY c, d ON CONFLICT (child_id, date) DO NOTHING RETURNING id, child_id, date),
+miss AS (INSERT INTO hearth_screentime (row_id, received_at, total, apps)
+	SELECT s.id, least(s.updated, $1::timestamptz), s.total_screen_time, s.app_wise_data::text
+	FROM u JOIN backend_screentime AS s ON s.child_id = u.c AND s.date = u.d
+	WHERE NOT EXISTS (SELECT 1 FROM hearth_screentime AS v WHERE v.row_id = s.id)
+	ON CONFLICT (row_id) DO NOTHING)
 INSERT INTO hearth_screentime (row_id, received_at, total, apps)
 SELECT ins.id, u.r, u.n, u.a FROM ins JOIN u ON u.c = ins.child_id AND u.d = ins.date
 ON CONFLICT (row_id) DO UPDATE SET received_at = excluded.received_at, total = excluded.total, apps = excluded.apps`
-
-	// Versions of rows hearth did not write (the seed's, while it still
-	// ran beside hearth): their own updated time (not after now) and values.
-	gaPGDaysVersions = `INSERT INTO hearth_screentime (row_id, received_at, total, apps)
-SELECT s.id, least(s.updated, $1::timestamptz), s.total_screen_time, s.app_wise_data::text
-FROM unnest($2::int8[], $3::date[]) AS u(c, d) JOIN backend_screentime AS s ON s.child_id = u.c AND s.date = u.d
-WHERE NOT EXISTS (SELECT 1 FROM hearth_screentime AS v WHERE v.row_id = s.id)
-ON CONFLICT (row_id) DO NOTHING`
 
 	// Known days that lose to the batch's: the version row is updated
 	// first, under its row lock and re-checked against its latest value
@@ -154,19 +152,21 @@ UPDATE backend_screentime AS s SET total_screen_time = win.n, app_wise_data = wi
 	FROM unnest($2::int8[], $3::date[], $4::text[], $5::int2[], $6::int8[], $7::timestamptz[]) AS u(c, d, app, h, n, r)
 	JOIN backend_screentime AS s ON s.child_id = u.c AND s.date = u.d JOIN backend_app AS a ON a.domain = u.app)`
 
+	// New hours and their versions, and versions of hours hearth did not
+	// write (the seed's, while it still ran beside hearth): their own
+	// updated time (not after now). The two sets are disjoint: the second
+	// sees the rows before this statement.
 	gaPGHoursInsert = gaPGHoursRows + `,
 ins AS (INSERT INTO backend_appscreentime (hour, seconds, created, updated, app_id, screen_time_id)
 	SELECT h, n, $1, $1, aid, sid FROM u ORDER BY sid, aid, h ON CONFLICT (screen_time_id, app_id, hour) DO NOTHING
-	RETURNING id, screen_time_id, app_id, hour)
+	RETURNING id, screen_time_id, app_id, hour),
+miss AS (INSERT INTO hearth_appscreentime (row_id, received_at, seconds)
+	SELECT x.id, least(x.updated, $1::timestamptz), x.seconds FROM u JOIN backend_appscreentime AS x ON x.screen_time_id = u.sid AND x.app_id = u.aid AND x.hour = u.h
+	WHERE NOT EXISTS (SELECT 1 FROM hearth_appscreentime AS v WHERE v.row_id = x.id)
+	ON CONFLICT (row_id) DO NOTHING)
 INSERT INTO hearth_appscreentime (row_id, received_at, seconds)
 SELECT ins.id, u.r, u.n FROM ins JOIN u ON u.sid = ins.screen_time_id AND u.aid = ins.app_id AND u.h = ins.hour
 ON CONFLICT (row_id) DO UPDATE SET received_at = excluded.received_at, seconds = excluded.seconds`
-
-	gaPGHoursVersions = gaPGHoursRows + `
-INSERT INTO hearth_appscreentime (row_id, received_at, seconds)
-SELECT x.id, least(x.updated, $1::timestamptz), x.seconds FROM u JOIN backend_appscreentime AS x ON x.screen_time_id = u.sid AND x.app_id = u.aid AND x.hour = u.h
-WHERE NOT EXISTS (SELECT 1 FROM hearth_appscreentime AS v WHERE v.row_id = x.id)
-ON CONFLICT (row_id) DO NOTHING`
 
 	gaPGHoursUpdate = gaPGHoursRows + `,
 win AS (UPDATE hearth_appscreentime AS v SET received_at = u.r, seconds = u.n
@@ -293,7 +293,6 @@ func gaPGBatch(r rows, ids map[string]int64, now time.Time) *pgx.Batch {
 			c[i], d[i], t[i], a[i], rc[i] = ids[x.child], x.date, x.total, x.apps, x.recv
 		}
 		b.Queue(gaPGDaysInsert, now, c, d, t, a, rc)
-		b.Queue(gaPGDaysVersions, now, c, d)
 		b.Queue(gaPGDaysUpdate, now, c, d, t, a, rc)
 	}
 	if n := len(r.hours); n > 0 {
@@ -302,7 +301,6 @@ func gaPGBatch(r rows, ids map[string]int64, now time.Time) *pgx.Batch {
 			c[i], d[i], a[i], h[i], t[i], rc[i] = ids[x.child], x.date, x.app, int16(x.hour), x.secs, x.recv
 		}
 		b.Queue(gaPGHoursInsert, now, c, d, a, h, t, rc)
-		b.Queue(gaPGHoursVersions, now, c, d, a, h, t, rc)
 		b.Queue(gaPGHoursUpdate, now, c, d, a, h, t, rc)
 	}
 	if n := len(r.locs); n > 0 {
