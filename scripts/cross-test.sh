@@ -38,10 +38,18 @@ for arch in $ARCHES; do
 		exit 1
 		;;
 	esac
+	pkgs=$PKGS
 	echo "cross-test: $arch ($env) under ${q##*/}"
+	if [ "$arch" = mipsle ]; then
+		# forwarder's tests run against a real central, whose SQLite
+		# (modernc) has no mipsle port; hearthd's forwarder code is compiled
+		# for mipsle by make package all the same.
+		pkgs=$(echo "$PKGS" | sed 's| ./forwarder/...||')
+		echo "cross-test: mipsle: forwarder's tests not run (they import central: modernc's SQLite has no mipsle port)"
+	fi
 	t0=$(date +%s)
 	# shellcheck disable=SC2086
-	env $env GOOS=linux CGO_ENABLED=0 $GO test -exec "$q" -count=1 -timeout "$CROSS_TIMEOUT" $PKGS
+	env $env GOOS=linux CGO_ENABLED=0 $GO test -exec "$q" -count=1 -timeout "$CROSS_TIMEOUT" $pkgs
 	echo "cross-test: $arch suites passed ($(($(date +%s) - t0))s)"
 done
 
