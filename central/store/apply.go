@@ -27,6 +27,9 @@ type dayRow struct {
 	total int64
 	recv  time.Time
 	apps  string // the GuardianAI schema's app_wise_data (appsJSON); "" in the hearth schema
+	// appIDs are the day's app ids, with hours or not, in the GuardianAI
+	// schema: the seed created a backend_app row for each.
+	appIDs []string
 }
 
 type hourKey struct {
@@ -241,6 +244,9 @@ func (p *parsed) addScreenTime(i int, child string, st *hearth.ScreenTime, recv 
 	day := dayRow{dayKey: dayKey{child, st.Date}, total: st.TotalSeconds, recv: recv}
 	if withApps {
 		day.apps = appsJSON(st.Apps)
+		for a := range st.Apps {
+			day.appIDs = append(day.appIDs, a)
+		}
 	}
 	p.days = append(p.days, day)
 	p.dayOf = append(p.dayOf, i)

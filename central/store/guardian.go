@@ -173,10 +173,15 @@ func parseDjango(s string) (time.Time, error) {
 // is never a home id.
 const notHome = "\x00"
 
-// distinctApps returns the app ids of hour rows, each once, sorted.
-func distinctApps(hours []hourRow) []string {
+// distinctApps returns the app ids of the days and their hours, each
+// once, sorted: the seed created an App for every id of app_wise_data,
+// even one without hours.
+func distinctApps(r rows) []string {
 	out := make([]string, 0, 16)
-	for _, h := range hours {
+	for _, d := range r.days {
+		out = append(out, d.appIDs...)
+	}
+	for _, h := range r.hours {
 		out = append(out, h.app)
 	}
 	slices.Sort(out)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -75,7 +76,7 @@ func TestGuardianAI_DashboardReadsWhatWasSent(t *testing.T) {
 		applyOK(t, f.s, "",
 			stMsg(f.a1, "2025-12-09", 4000, map[string]map[int]int64{"com.example.app1": {10: 2200}, "app2x": {11: 0}}, at(-time.Hour)),
 			stMsg(f.a1, "2025-11-01", 60, map[string]map[int]int64{"my_app": {1: 60}}, at(-time.Hour)),
-			stMsg(f.a1, "2025-12-08", 120, map[string]map[int]int64{"my_app": {23: 120}}, at(-time.Hour)),
+			stMsg(f.a1, "2025-12-08", 120, map[string]map[int]int64{"my_app": {23: 120}, "org.no.hours": {}}, at(-time.Hour)),
 			locMsg(f.a1, t2, 51.6, -0.13, at(-time.Hour)),
 			siteMsg(f.a1, at(-time.Hour), visit{t2, "https://b.example/", false}))
 		applyOK(t, f.s, f.homeA,
@@ -87,7 +88,7 @@ func TestGuardianAI_DashboardReadsWhatWasSent(t *testing.T) {
 		want := dashboardView{
 			Days: []string{
 				"2025-12-09 total=4000 json=map[app2x:map[11:0] com.example.app1:map[10:2200]] | app2x(App2X) h11=0 com.example.app1(App1) h9=1800 com.example.app1(App1) h10=2200 com.existing(Existing Name) h8=60",
-				"2025-12-08 total=120 json=map[my_app:map[23:120]] | my_app(My_App) h23=120",
+				"2025-12-08 total=120 json=map[my_app:map[23:120] org.no.hours:map[]] | my_app(My_App) h23=120",
 			},
 			Locs:  []string{"2025-12-10T08:00:00Z 51.6 -0.13", "2025-12-10T07:00:00Z 51.5 -0.12"},
 			Sites: []string{"2025-12-10T08:00:00Z https://b.example/ false", "2025-12-10T07:00:00Z https://a.example/ true"},
@@ -100,7 +101,7 @@ func TestGuardianAI_DashboardReadsWhatWasSent(t *testing.T) {
 		// icon; the dashboard's own row is left alone.
 		apps := rawQuerier(t, f.s)(`SELECT domain, app_name, icon_url, blocked_count FROM backend_app ORDER BY domain`)
 		wantApps := [][]string{{"app2x", "App2X", "", "0"}, {"com.example.app1", "App1", "", "0"},
-			{"com.existing", "Existing Name", "https://icons.example/e.png", "3"}, {"my_app", "My_App", "", "0"}}
+			{"com.existing", "Existing Name", "https://icons.example/e.png", "3"}, {"my_app", "My_App", "", "0"}, {"org.no.hours", "Hours", "", "0"}}
 		if !reflect.DeepEqual(apps, wantApps) {
 			t.Fatalf("backend_app = %v, want %v", apps, wantApps)
 		}
@@ -300,6 +301,27 @@ func TestGuardianAI_SeedRowsDuringCutover(t *testing.T) {
 		applyOK(t, f.s, "", stMsg(f.a1, "2025-12-09", 2, map[string]map[int]int64{"com.seed": {9: 2}}, at(-time.Hour)))
 		if got := q(`SELECT total_screen_time FROM backend_screentime`)[0][0] + " " + q(`SELECT seconds FROM backend_appscreentime`)[0][0]; got != "2 2" {
 			t.Fatalf("a newer message did not replace the seed's rows: %s", got)
+		}
+	})
+}
+
+// Ensure that prune deletes more rows than one bounded step holds, in
+// several steps, and leaves no key behind.
+func TestGuardianAI_PruneInBoundedSteps(t *testing.T) {
+	forEachGAEngine(t, func(t *testing.T, e engine) {
+		f := gaFixture(t, e)
+		var msgs []hearthMsg
+		for i := range 2*pruneBatch + 500 {
+			msgs = append(msgs, locMsg(f.a1, at(-3*time.Hour).Add(time.Duration(i)*time.Millisecond), 1, 2, at(-time.Hour)))
+		}
+		applyOK(t, f.s, "", msgs...)
+		n, err := f.s.Prune(context.Background(), at(-time.Hour))
+		if err != nil || n != int64(len(msgs)) {
+			t.Fatalf("Prune = %d, %v; want %d", n, err, len(msgs))
+		}
+		q := rawQuerier(t, f.s)
+		if got := q(`SELECT (SELECT count(*) FROM backend_locationhistory) + (SELECT count(*) FROM hearth_locationhistory)`)[0][0]; got != "0" {
+			t.Fatalf("%s rows and keys left", got)
 		}
 	})
 }

@@ -280,7 +280,7 @@ func (g *GuardianPostgres) owners(ctx context.Context, tx pgx.Tx, home string, c
 // gaPGBatch queues the statements of a batch's rows.
 func gaPGBatch(r rows, ids map[string]int64, now time.Time) *pgx.Batch {
 	b := &pgx.Batch{}
-	if apps := distinctApps(r.hours); len(apps) > 0 {
+	if apps := distinctApps(r); len(apps) > 0 {
 		names := make([]string, len(apps))
 		for i, a := range apps {
 			names[i] = appName(a)

@@ -230,7 +230,7 @@ type gaSQLiteWriter struct {
 }
 
 func (w *gaSQLiteWriter) write(r rows) error {
-	if err := w.ensureApps(distinctApps(r.hours)); err != nil {
+	if err := w.ensureApps(distinctApps(r)); err != nil {
 		return fmt.Errorf("apps: %w", err)
 	}
 	if err := w.writeDays(r.days); err != nil {
