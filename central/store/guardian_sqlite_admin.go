@@ -180,32 +180,9 @@ func checkAttach(hash, name string) error {
 // Children lists the children attached to a home that GuardianAI still
 // has; see Store.
 func (g *GuardianSQLite) Children(ctx context.Context, homeID string) ([]string, error) {
-	rows, err := g.db.r.QueryContext(ctx, `SELECT c.child_hash FROM hearth_homes AS h
+	return sqliteHomeChildren(ctx, g.db.r, `SELECT c.child_hash FROM hearth_homes AS h
 		LEFT JOIN (hearth_home_children AS c JOIN accounts_child AS a ON a.child_hash = c.child_hash) ON c.home_id = h.id
 		WHERE h.id = ? ORDER BY c.child_hash`, homeID)
-	if err != nil {
-		return nil, sqliteErr("list children", err)
-	}
-	defer rows.Close()
-	found := false
-	out := []string{}
-	for rows.Next() {
-		found = true
-		var h sql.NullString
-		if err := rows.Scan(&h); err != nil {
-			return nil, sqliteErr("list children", err)
-		}
-		if h.Valid {
-			out = append(out, h.String)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, sqliteErr("list children", err)
-	}
-	if !found {
-		return nil, fmt.Errorf("list children: home %q: %w", homeID, ErrNotFound)
-	}
-	return out, nil
 }
 
 // ChildHome returns the first of a child's homes ("" when it has none);

@@ -350,8 +350,15 @@ func (s *SQLite) AddChild(ctx context.Context, homeID, hash string) (string, err
 
 // Children lists a home's children; see Store.
 func (s *SQLite) Children(ctx context.Context, homeID string) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT c.hash FROM homes AS h LEFT JOIN children AS c ON c.home_id = h.id
+	return sqliteHomeChildren(ctx, s.r, `SELECT c.hash FROM homes AS h LEFT JOIN children AS c ON c.home_id = h.id
 		WHERE h.id = ? ORDER BY c.hash`, homeID)
+}
+
+// sqliteHomeChildren runs query, which selects the child hashes of home
+// homeID left-joined to the home (one NULL row for a home without
+// children, no row for an unknown home), for either schema.
+func sqliteHomeChildren(ctx context.Context, db *sql.DB, query, homeID string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, homeID)
 	if err != nil {
 		return nil, sqliteErr("list children", err)
 	}
