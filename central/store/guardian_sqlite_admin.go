@@ -56,24 +56,7 @@ func (g *GuardianSQLite) HomeByToken(ctx context.Context, token string) (Home, e
 }
 
 func scanGASQLiteHome(row interface{ Scan(...any) error }) (Home, error) {
-	var h Home
-	var created string
-	var offsetMS int64
-	var seen sql.NullString
-	if err := row.Scan(&h.ID, &h.Name, &created, &offsetMS, &seen, &h.Children); err != nil {
-		return Home{}, err
-	}
-	var err error
-	if h.CreatedAt, err = parseDjango(created); err != nil {
-		return Home{}, err
-	}
-	if seen.Valid {
-		if h.LastSeen, err = parseDjango(seen.String); err != nil {
-			return Home{}, err
-		}
-	}
-	h.ClockOffset = time.Duration(offsetMS) * time.Millisecond
-	return h, nil
+	return scanSQLiteHomeTimes(row, parseDjango)
 }
 
 // AddReader creates a reader token; see Store.

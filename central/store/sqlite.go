@@ -284,6 +284,12 @@ func (s *SQLite) HomeByToken(ctx context.Context, token string) (Home, error) {
 }
 
 func scanSQLiteHome(row interface{ Scan(...any) error }) (Home, error) {
+	return scanSQLiteHomeTimes(row, parseTS)
+}
+
+// scanSQLiteHomeTimes reads a home's columns (sqliteHomeCols or its GuardianAI
+// twin), its times in the text form parse reads.
+func scanSQLiteHomeTimes(row interface{ Scan(...any) error }, parse func(string) (time.Time, error)) (Home, error) {
 	var h Home
 	var created string
 	var offsetMS int64
@@ -292,11 +298,11 @@ func scanSQLiteHome(row interface{ Scan(...any) error }) (Home, error) {
 		return Home{}, err
 	}
 	var err error
-	if h.CreatedAt, err = parseTS(created); err != nil {
+	if h.CreatedAt, err = parse(created); err != nil {
 		return Home{}, err
 	}
 	if seen.Valid {
-		if h.LastSeen, err = parseTS(seen.String); err != nil {
+		if h.LastSeen, err = parse(seen.String); err != nil {
 			return Home{}, err
 		}
 	}
