@@ -155,30 +155,9 @@ func (g *GuardianPostgres) AttachChild(ctx context.Context, homeID, hash, name s
 // Children lists the children attached to a home that GuardianAI still
 // has; see Store.
 func (g *GuardianPostgres) Children(ctx context.Context, homeID string) ([]string, error) {
-	var out []*string
-	err := g.db.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT c.child_hash FROM hearth_homes AS h
+	return pgHomeChildren(ctx, g.db.pool, `SELECT c.child_hash FROM hearth_homes AS h
 			LEFT JOIN (hearth_home_children AS c JOIN accounts_child AS a ON a.child_hash = c.child_hash) ON c.home_id = h.id
 			WHERE h.id = $1 ORDER BY c.child_hash COLLATE "C"`, homeID)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, pgx.RowTo[*string])
-		return err
-	})
-	if err != nil {
-		return nil, pgErr("list children", err)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("list children: home %q: %w", homeID, ErrNotFound)
-	}
-	hashes := []string{}
-	for _, h := range out {
-		if h != nil {
-			hashes = append(hashes, *h)
-		}
-	}
-	return hashes, nil
 }
 
 // ChildHome returns the first of a child's homes; see GuardianSQLite.ChildHome.

@@ -324,10 +324,17 @@ func (s *Postgres) AddChild(ctx context.Context, homeID, hash string) (string, e
 
 // Children lists a home's children; see Store.
 func (s *Postgres) Children(ctx context.Context, homeID string) ([]string, error) {
-	var out []*string
-	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT c.hash FROM homes AS h LEFT JOIN children AS c ON c.home_id = h.id
+	return pgHomeChildren(ctx, s.pool, `SELECT c.hash FROM homes AS h LEFT JOIN children AS c ON c.home_id = h.id
 			WHERE h.id = $1 ORDER BY c.hash COLLATE "C"`, homeID)
+}
+
+// pgHomeChildren runs query, which selects the child hashes of home homeID
+// left-joined to the home (one NULL row for a home without children, no
+// row for an unknown home), for either schema.
+func pgHomeChildren(ctx context.Context, pool *pgPool, query, homeID string) ([]string, error) {
+	var out []*string
+	err := pool.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, query, homeID)
 		if err != nil {
 			return err
 		}
