@@ -53,26 +53,9 @@ func (g *GuardianPostgres) migrate(ctx context.Context) error {
 		if err := pgCheckDjango(ctx, tx); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS hearth_schema_migrations (
-			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
-			return err
-		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM hearth_schema_migrations`).Scan(&current); err != nil {
-			return err
-		}
-		todo, err := pending("guardianai_postgres", current)
+		current, err := pgApplyMigrations(ctx, tx, "hearth_schema_migrations", "guardianai_postgres", micro(g.opts.Now()))
 		if err != nil {
 			return err
-		}
-		for _, m := range todo {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO hearth_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, micro(g.opts.Now())); err != nil {
-				return err
-			}
 		}
 		if current == 0 {
 			var locs, sites int64

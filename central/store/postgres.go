@@ -52,29 +52,38 @@ func (s *Postgres) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgMigrationLock); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
-			return err
-		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-			return err
-		}
-		todo, err := pending("postgres", current)
-		if err != nil {
-			return err
-		}
-		for _, m := range todo {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, micro(s.opts.Now())); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := pgApplyMigrations(ctx, tx, "schema_migrations", "postgres", micro(s.opts.Now()))
+		return err
 	})
+}
+
+// pgApplyMigrations applies the migrations of dir that table does not
+// record yet, recording each at now, and returns the version the database
+// was at before (0: a fresh one). It runs in the caller's transaction,
+// which holds the migration lock.
+func pgApplyMigrations(ctx context.Context, tx pgx.Tx, table, dir string, now time.Time) (int, error) {
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
+			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
+		return 0, err
+	}
+	var current int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+table).Scan(&current); err != nil {
+		return 0, err
+	}
+	todo, err := pending(dir, current)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range todo {
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return 0, fmt.Errorf("%s: %w", m.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.version, m.name, now); err != nil {
+			return 0, err
+		}
+	}
+	return current, nil
 }
 
 // tx runs fn in a transaction on a pooled connection and commits it.
