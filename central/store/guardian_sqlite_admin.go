@@ -218,57 +218,14 @@ func (g *GuardianSQLite) Stats(ctx context.Context) (map[string]int64, error) {
 
 // ScreenTime reads a child's days from the Django tables; see Store.
 func (g *GuardianSQLite) ScreenTime(ctx context.Context, child, from, to string) ([]ScreenTimeDay, error) {
-	if err := parseRange(from, to); err != nil {
-		return nil, err
-	}
-	tx, err := g.db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, sqliteErr("read screen time", err)
-	}
-	defer tx.Rollback()
-	var days dayCollector
-	rows, err := tx.QueryContext(ctx, `SELECT substr(s.date, 1, 10), s.total_screen_time, coalesce(v.received_at, s.updated)
+	return sqliteScreenTime(ctx, g.db.r, parseDjango, `SELECT substr(s.date, 1, 10), s.total_screen_time, coalesce(v.received_at, s.updated)
 		FROM backend_screentime AS s JOIN accounts_child AS c ON c.id = s.child_id
 		LEFT JOIN hearth_screentime AS v ON v.row_id = s.id
-		WHERE c.child_hash = ? AND s.date BETWEEN ? AND ? ORDER BY s.date`, child, from, to)
-	if err != nil {
-		return nil, sqliteErr("read screen time", err)
-	}
-	for rows.Next() {
-		var d, recv string
-		var total int64
-		if err = rows.Scan(&d, &total, &recv); err != nil {
-			break
-		}
-		var t time.Time
-		if t, err = parseDjango(recv); err != nil {
-			break
-		}
-		days.day(d, total, t)
-	}
-	if err = errors.Join(err, rows.Err(), rows.Close()); err != nil {
-		return nil, sqliteErr("read screen time", err)
-	}
-	rows, err = tx.QueryContext(ctx, `SELECT substr(s.date, 1, 10), a.domain, h.hour, h.seconds
+		WHERE c.child_hash = ? AND s.date BETWEEN ? AND ? ORDER BY s.date`,
+		`SELECT substr(s.date, 1, 10), a.domain, h.hour, h.seconds
 		FROM backend_appscreentime AS h JOIN backend_screentime AS s ON s.id = h.screen_time_id
 		JOIN accounts_child AS c ON c.id = s.child_id JOIN backend_app AS a ON a.id = h.app_id
 		WHERE c.child_hash = ? AND s.date BETWEEN ? AND ? ORDER BY s.date, a.domain, h.hour`, child, from, to)
-	if err != nil {
-		return nil, sqliteErr("read screen time", err)
-	}
-	for rows.Next() {
-		var d, app string
-		var hour int
-		var secs int64
-		if err = rows.Scan(&d, &app, &hour, &secs); err != nil {
-			break
-		}
-		days.hour(d, app, hour, secs)
-	}
-	if err = errors.Join(err, rows.Err(), rows.Close()); err != nil {
-		return nil, sqliteErr("read screen time", err)
-	}
-	return days.done(), nil
 }
 
 // Locations reads a child's fixes, one per timestamp (the row hearth

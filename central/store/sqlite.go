@@ -424,17 +424,28 @@ func statsMap(h, c, st, ast, l, sa int64) map[string]int64 {
 
 // ScreenTime reads a child's days; see Store.
 func (s *SQLite) ScreenTime(ctx context.Context, child, from, to string) ([]ScreenTimeDay, error) {
+	return sqliteScreenTime(ctx, s.r, parseTS,
+		`SELECT date, total_seconds, received_at FROM screen_time
+		WHERE child = ? AND date BETWEEN ? AND ? ORDER BY date`,
+		`SELECT date, app, hour, seconds FROM app_screen_time
+		WHERE child = ? AND date BETWEEN ? AND ? ORDER BY date, app, hour`, child, from, to)
+}
+
+// sqliteScreenTime reads a child's days with dayQuery (date, total,
+// received time as parse reads it) and their hours with hourQuery (date,
+// app, hour, seconds), both taking child, from and to, in one read
+// transaction: the same for either schema.
+func sqliteScreenTime(ctx context.Context, db *sql.DB, parse func(string) (time.Time, error), dayQuery, hourQuery, child, from, to string) ([]ScreenTimeDay, error) {
 	if err := parseRange(from, to); err != nil {
 		return nil, err
 	}
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, sqliteErr("read screen time", err)
 	}
 	defer tx.Rollback()
 	var days dayCollector
-	rows, err := tx.QueryContext(ctx, `SELECT date, total_seconds, received_at FROM screen_time
-		WHERE child = ? AND date BETWEEN ? AND ? ORDER BY date`, child, from, to)
+	rows, err := tx.QueryContext(ctx, dayQuery, child, from, to)
 	if err != nil {
 		return nil, sqliteErr("read screen time", err)
 	}
@@ -445,7 +456,7 @@ func (s *SQLite) ScreenTime(ctx context.Context, child, from, to string) ([]Scre
 			break
 		}
 		var t time.Time
-		if t, err = parseTS(recv); err != nil {
+		if t, err = parse(recv); err != nil {
 			break
 		}
 		days.day(d, total, t)
@@ -453,8 +464,7 @@ func (s *SQLite) ScreenTime(ctx context.Context, child, from, to string) ([]Scre
 	if err = errors.Join(err, rows.Err(), rows.Close()); err != nil {
 		return nil, sqliteErr("read screen time", err)
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT date, app, hour, seconds FROM app_screen_time
-		WHERE child = ? AND date BETWEEN ? AND ? ORDER BY date, app, hour`, child, from, to)
+	rows, err = tx.QueryContext(ctx, hourQuery, child, from, to)
 	if err != nil {
 		return nil, sqliteErr("read screen time", err)
 	}
