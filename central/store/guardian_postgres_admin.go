@@ -210,46 +210,14 @@ func (g *GuardianPostgres) Stats(ctx context.Context) (map[string]int64, error) 
 
 // ScreenTime reads a child's days from the Django tables; see Store.
 func (g *GuardianPostgres) ScreenTime(ctx context.Context, child, from, to string) ([]ScreenTimeDay, error) {
-	if err := parseRange(from, to); err != nil {
-		return nil, err
-	}
-	var days dayCollector
-	err := g.db.tx(ctx, "read screen time", pgReadTx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT s.date, s.total_screen_time, coalesce(v.received_at, s.updated)
+	return g.db.screenTime(ctx, `SELECT s.date, s.total_screen_time, coalesce(v.received_at, s.updated)
 			FROM backend_screentime AS s JOIN accounts_child AS c ON c.id = s.child_id
 			LEFT JOIN hearth_screentime AS v ON v.row_id = s.id
-			WHERE c.child_hash = $1 AND s.date BETWEEN $2::text::date AND $3::text::date ORDER BY s.date`, child, from, to)
-		if err != nil {
-			return err
-		}
-		var d, recv time.Time
-		var total int64
-		if _, err = pgx.ForEachRow(rows, []any{&d, &total, &recv}, func() error {
-			days.day(d.Format(hearth.DateLayout), total, recv)
-			return nil
-		}); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT s.date, a.domain, h.hour, h.seconds
+			WHERE c.child_hash = $1 AND s.date BETWEEN $2::text::date AND $3::text::date ORDER BY s.date`,
+		`SELECT s.date, a.domain, h.hour, h.seconds
 			FROM backend_appscreentime AS h JOIN backend_screentime AS s ON s.id = h.screen_time_id
 			JOIN accounts_child AS c ON c.id = s.child_id JOIN backend_app AS a ON a.id = h.app_id
 			WHERE c.child_hash = $1 AND s.date BETWEEN $2::text::date AND $3::text::date ORDER BY s.date, a.domain COLLATE "C", h.hour`, child, from, to)
-		if err != nil {
-			return err
-		}
-		var app string
-		var hour int
-		var secs int64
-		_, err = pgx.ForEachRow(rows, []any{&d, &app, &hour, &secs}, func() error {
-			days.hour(d.Format(hearth.DateLayout), app, hour, secs)
-			return nil
-		})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return days.done(), nil
 }
 
 // Locations reads a child's fixes, one per timestamp; see GuardianSQLite.Locations.

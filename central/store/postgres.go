@@ -399,13 +399,23 @@ var pgReadTx = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadO
 
 // ScreenTime reads a child's days; see Store.
 func (s *Postgres) ScreenTime(ctx context.Context, child, from, to string) ([]ScreenTimeDay, error) {
+	return s.screenTime(ctx, `SELECT date, total_seconds, received_at FROM screen_time
+			WHERE child = $1 AND date BETWEEN $2::text::date AND $3::text::date ORDER BY date`,
+		`SELECT date, app, hour, seconds FROM app_screen_time
+			WHERE child = $1 AND date BETWEEN $2::text::date AND $3::text::date ORDER BY date, app COLLATE "C", hour`, child, from, to)
+}
+
+// screenTime reads a child's days with dayQuery (date, total, received
+// time) and their hours with hourQuery (date, app, hour, seconds), both
+// taking child, from and to, in one read transaction: the same for either
+// schema.
+func (s *Postgres) screenTime(ctx context.Context, dayQuery, hourQuery, child, from, to string) ([]ScreenTimeDay, error) {
 	if err := parseRange(from, to); err != nil {
 		return nil, err
 	}
 	var days dayCollector
 	err := s.tx(ctx, "read screen time", pgReadTx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT date, total_seconds, received_at FROM screen_time
-			WHERE child = $1 AND date BETWEEN $2::text::date AND $3::text::date ORDER BY date`, child, from, to)
+		rows, err := tx.Query(ctx, dayQuery, child, from, to)
 		if err != nil {
 			return err
 		}
@@ -418,8 +428,7 @@ func (s *Postgres) ScreenTime(ctx context.Context, child, from, to string) ([]Sc
 		if err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT date, app, hour, seconds FROM app_screen_time
-			WHERE child = $1 AND date BETWEEN $2::text::date AND $3::text::date ORDER BY date, app COLLATE "C", hour`, child, from, to)
+		rows, err = tx.Query(ctx, hourQuery, child, from, to)
 		if err != nil {
 			return err
 		}
