@@ -73,7 +73,8 @@ func (b *Binder) List(p *[]string, name, usage string) { b.bind(name, usage, (*l
 
 // Load fills cfg (a pointer to a struct with yaml tags, holding the
 // defaults) from the YAML file named by --config or HEARTH_CONFIG (if any),
-// then the environment, then args. It returns the config file's path.
+// then the environment, then args. It returns the path of the file it
+// read, or "" when it read none (a missing default file).
 func (b *Binder) Load(cfg any, args []string, defaultFile string) (string, error) {
 	b.fs.String("config", defaultFile, `YAML configuration file; "" for none (env HEARTH_CONFIG)`)
 	file, explicit := configFromArgs(args)
@@ -83,8 +84,12 @@ func (b *Binder) Load(cfg any, args []string, defaultFile string) (string, error
 	if !explicit {
 		file = defaultFile
 	}
-	if err := loadYAML(cfg, file, explicit); err != nil {
+	read, err := loadYAML(cfg, file, explicit)
+	if err != nil {
 		return file, err
+	}
+	if !read {
+		file = "" // a missing default file: say that none was read
 	}
 	for _, v := range b.vars {
 		if s, ok := os.LookupEnv(v.env); ok {
@@ -120,25 +125,26 @@ func configFromArgs(args []string) (string, bool) {
 	return "", false
 }
 
-// loadYAML decodes file into cfg, refusing unknown keys (typos). A missing
-// default file is fine; a missing file named explicitly is an error.
-func loadYAML(cfg any, file string, explicit bool) error {
+// loadYAML decodes file into cfg, refusing unknown keys (typos), and says
+// whether it read one. A missing default file is fine; a missing file
+// named explicitly is an error.
+func loadYAML(cfg any, file string, explicit bool) (bool, error) {
 	if file == "" {
-		return nil
+		return false, nil
 	}
 	data, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) && !explicit {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read config: %w", err)
+		return false, fmt.Errorf("read config: %w", err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %w", file, err)
+		return false, fmt.Errorf("config %s: %w", file, err)
 	}
-	return nil
+	return true, nil
 }
 
 type stringValue string

@@ -57,8 +57,8 @@ func TestBinder_Load_Errors(t *testing.T) {
 	if _, err := bindTest(&c).Load(&c, []string{"--config", writeFile(t, "lisen: x\n")}, ""); err == nil || !strings.Contains(err.Error(), "lisen") {
 		t.Fatalf("unknown key: %v", err)
 	}
-	if _, err := bindTest(&c).Load(&c, nil, "/nonexistent/default.yaml"); err != nil {
-		t.Fatalf("missing default file: %v", err)
+	if file, err := bindTest(&c).Load(&c, nil, "/nonexistent/default.yaml"); err != nil || file != "" {
+		t.Fatalf("missing default file: %q, %v (want no file named, no error)", file, err)
 	}
 	if _, err := bindTest(&c).Load(&c, []string{"--config", "/nonexistent/x.yaml"}, ""); err == nil {
 		t.Fatal("missing explicit file accepted")

@@ -13,6 +13,7 @@ import (
 
 // Status is the JSON of GET /status.
 type Status struct {
+	Version                string  `json:"version"`
 	Connections            int     `json:"connections"`
 	OutboxDepth            int64   `json:"outbox_depth"`
 	OutboxBytes            int64   `json:"outbox_bytes"`
@@ -35,6 +36,7 @@ func (d *Daemon) Status() Status {
 	st := d.outbox.Stats()
 	_, trusted := d.now()
 	s := Status{
+		Version:         Version,
 		Connections:     d.ingest.Connections(),
 		OutboxDepth:     st.Depth,
 		OutboxBytes:     st.Bytes,

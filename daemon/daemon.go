@@ -76,7 +76,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), outbox: ob}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewBuildInfoCollector(), ob.Collector())
+		collectors.NewBuildInfoCollector(), admin.BuildInfo(Version), ob.Collector())
 	d.serving = svc.NewServing(log, d.listenerGauge())
 	var sink ingest.Sink = ob
 	if benchNoStore {
@@ -150,7 +150,8 @@ func (d *Daemon) Start() error {
 	go d.maintain(ctx)
 	d.startForwarder()
 	d.ready.Store(true)
-	d.log.Info("hearthd ready", "listen", d.pubLn.Addr().String(), "admin", d.adminLn.Addr().String(),
+	d.cfg.warnUnguarded(d.log)
+	d.log.Info("hearthd ready", "version", Version, "listen", d.pubLn.Addr().String(), "admin", d.adminLn.Addr().String(),
 		"outbox", d.outbox.Path(), "children", d.rosterSize())
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/guardianai/hearth/config"
@@ -30,20 +31,24 @@ func run(args []string) error {
 	cfg := daemon.DefaultConfig()
 	b := config.NewBinder("hearthd", os.Stderr)
 	cfg.Bind(b)
-	check := b.FlagSet().Bool("check-config", false, "validate the configuration and exit")
+	check := b.FlagSet().Bool("check-config", false, "validate the configuration, say which file was read and what it does, and exit")
+	showVersion := b.FlagSet().Bool("version", false, "print the version and exit")
 	file, err := b.Load(&cfg, args, "/etc/hearth/hearthd.yaml")
 	if err != nil {
 		return err
 	}
+	if *showVersion {
+		fmt.Printf("hearthd %s (%s, %s/%s)\n", daemon.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return nil
+	}
 	if err := cfg.LoadSecrets(); err != nil {
-		return fmt.Errorf("invalid configuration (%s):\n%w", file, err)
+		return fmt.Errorf("invalid configuration (%s):\n%w", fileName(file), err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration (%s):\n%w", file, err)
+		return fmt.Errorf("invalid configuration (%s):\n%w", fileName(file), err)
 	}
 	if *check {
-		fmt.Printf("configuration ok (%s)\n", file)
-		cfg.Write(os.Stdout)
+		cfg.WriteEffective(os.Stdout, file)
 		return nil
 	}
 	log, err := svc.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
@@ -62,4 +67,12 @@ func run(args []string) error {
 		return err
 	}
 	return svc.ServeUntilDone(ctx, log, "hearthd", cfg.ShutdownTimeout, d.Shutdown)
+}
+
+// fileName names the configuration file read, for messages.
+func fileName(file string) string {
+	if file == "" {
+		return "no configuration file read"
+	}
+	return file
 }
