@@ -17,6 +17,7 @@ import (
 type Config struct {
 	svc.Service   `yaml:",inline"`
 	ingest.Limits `yaml:",inline"`
+	PageConfig    `yaml:",inline"` // the household's page (page.go)
 
 	DataDir  string   `yaml:"data_dir"`
 	Children []string `yaml:"children"`
@@ -92,6 +93,7 @@ func (c *Config) Bind(b *config.Binder) {
 	b.Duration(&c.ForwardTimeout, "forward-timeout", "time limit of one request to central")
 	b.Duration(&c.ForwardReplayJitter, "forward-replay-jitter", "a backlog found at start is replayed after a random delay up to this")
 	c.bindProduction(b)
+	c.bindPage(b)
 }
 
 // Validate reports every setting that cannot work.
@@ -106,6 +108,7 @@ func (c *Config) Validate() error {
 	if c.RetentionDays <= 0 {
 		errs = append(errs, errors.New("retention_days: must be positive"))
 	}
+	errs = append(errs, c.validatePage()...)
 	return errors.Join(append(errs, c.validateForward()...)...)
 }
 
@@ -115,4 +118,5 @@ func (c *Config) Write(w io.Writer) {
 		c.Listen, c.AdminListen, c.DataDir, len(c.Children), c.OutboxMaxBytes, c.OutboxMaxMessages)
 	fmt.Fprintf(w, "central_url: %s\ncentral_token: %s\nedge_id: %s\n", c.CentralURL, redact(c.CentralToken), c.edgeID())
 	c.writeProduction(w)
+	c.writePage(w)
 }

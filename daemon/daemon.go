@@ -51,6 +51,7 @@ type Daemon struct {
 	stopBg  context.CancelFunc
 	bgDone  chan struct{}
 	fwd     *forwarder.Forwarder // nil when forwarding is off
+	page    *householdPage       // nil without page_listen
 	stopFwd context.CancelFunc
 	fwdDone chan struct{}
 }
@@ -88,6 +89,10 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		ob.Close()
 		return nil, err
 	}
+	if sink, err = d.newPage(sink); err != nil {
+		ob.Close()
+		return nil, err
+	}
 	d.ingest = ingest.New(sink, roster, d.ingestConfig(), d.reg, log)
 	d.public = d.publicServer()
 	d.admin = d.adminServer()
@@ -99,6 +104,7 @@ func (d *Daemon) ingestConfig() ingest.Config {
 	c.Window = d.window
 	c.Clock = d.ReceivedAt
 	c.ConnectionLabel = "hearth at home"
+	c.Refused = d.refusedChild
 	return c
 }
 
@@ -149,6 +155,9 @@ func (d *Daemon) Start() error {
 	d.stopBg, d.bgDone = cancel, make(chan struct{})
 	go d.maintain(ctx)
 	d.startForwarder()
+	if err := d.startPage(); err != nil {
+		return err // the caller shuts down what started
+	}
 	d.ready.Store(true)
 	d.cfg.warnUnguarded(d.log)
 	d.log.Info("hearthd ready", "version", Version, "listen", d.pubLn.Addr().String(), "admin", d.adminLn.Addr().String(),
@@ -209,6 +218,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		svc.CloseListener(d.pubLn)
 		return svc.IgnoreClosed(err) // a listener that stopped before was reported then
 	})
+	steps.Run("household page", func() error { return d.stopPage(ctx) })
 	steps.Run("forwarder", func() error { return d.stopForwarder(ctx) })
 	if d.stopBg != nil {
 		d.stopBg()

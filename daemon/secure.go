@@ -22,6 +22,9 @@ func (c *Config) bindProduction(b *config.Binder) {
 // other users may read is refused (see svc.ReadSecretFile), and so is a
 // token set twice. Calling it again is a no-op.
 func (c *Config) LoadSecrets() error {
+	if err := c.loadPagePassword(); err != nil {
+		return err
+	}
 	if c.CentralTokenFile == "" || c.centralTokenLoaded {
 		return nil
 	}

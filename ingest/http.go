@@ -159,6 +159,7 @@ func (s *Server) count(out *httpOutcome) {
 		switch {
 		case r.refused != nil:
 			s.metrics.refuse(r.refused.reason, "http")
+			s.refusedChild(out.child, r.refused.reason)
 		case r.checked != nil:
 			s.metrics.messages.WithLabelValues(string(hearth.Kinds[i]), "http").Inc()
 			s.metrics.noted(r.checked)

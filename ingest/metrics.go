@@ -141,6 +141,13 @@ func (m *Metrics) refuse(reason, transport string) {
 	m.refusals.WithLabelValues(reason, transport).Inc()
 }
 
+// refusedChild tells the Refused hook of a refusal naming child.
+func (s *Server) refusedChild(child, reason string) {
+	if s.cfg.Refused != nil && child != "" {
+		s.cfg.Refused(child, reason)
+	}
+}
+
 // noted counts the notes of an accepted message.
 func (m *Metrics) noted(c *hearth.Checked) {
 	for _, n := range c.Notes {

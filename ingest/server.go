@@ -51,6 +51,10 @@ type Config struct {
 	// is on central's clock (hearth.Message.Synced).
 	Clock           func() (time.Time, bool)
 	ConnectionLabel string // name used in connection_established messages
+	// Refused, when set, learns each refusal of a message or connection
+	// that names a child (the hash it claims for unknown_child), with the
+	// reason: the household page shows them per child. It must be cheap.
+	Refused func(child, reason string)
 }
 
 // DefaultConfig returns the limits a home router can afford.

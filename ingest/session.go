@@ -47,6 +47,7 @@ func (ss *session) handle(mt int, b []byte, tooLarge bool) *reply {
 
 func (ss *session) refuse(id []byte, r refusal) *reply {
 	ss.srv.metrics.refuse(r.reason, "ws")
+	ss.srv.refusedChild(ss.child, r.reason)
 	return &reply{body: encodeError(id, r)}
 }
 
@@ -71,6 +72,7 @@ func (ss *session) auth(id []byte, hash string) *reply {
 	}
 	if !ok {
 		rep := ss.refuse(id, refusal{msg: "unknown child", reason: ReasonUnknownChild})
+		ss.srv.refusedChild(hash, ReasonUnknownChild)
 		rep.closeCode, rep.closeText = CloseUnknownChild, "unknown child"
 		return rep
 	}

@@ -91,6 +91,7 @@ func (s *Server) admitChild(ctx *fasthttp.RequestCtx, hash string) bool {
 		return false
 	case !ok:
 		s.metrics.refuse(ReasonUnknownChild, "ws")
+		s.refusedChild(hash, ReasonUnknownChild)
 		ctx.Error("unknown child", fasthttp.StatusForbidden)
 		return false
 	}

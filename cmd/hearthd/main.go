@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/guardianai/hearth/config"
@@ -28,6 +29,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "page-password" {
+		return pagePassword(args[1:])
+	}
 	cfg := daemon.DefaultConfig()
 	b := config.NewBinder("hearthd", os.Stderr)
 	cfg.Bind(b)
@@ -75,4 +79,32 @@ func fileName(file string) string {
 		return "no configuration file read"
 	}
 	return file
+}
+
+// pagePassword prints the household page's password, as configured, so a
+// household can log in (user "hearth").
+func pagePassword(args []string) error {
+	cfg := daemon.DefaultConfig()
+	b := config.NewBinder("hearthd page-password", os.Stderr)
+	cfg.Bind(b)
+	file, err := b.Load(&cfg, args, "/etc/hearth/hearthd.yaml")
+	if err != nil {
+		return err
+	}
+	if err := cfg.LoadSecrets(); err != nil {
+		return fmt.Errorf("page password (%s): %w", fileName(file), err)
+	}
+	if cfg.PagePassword == "" {
+		return fmt.Errorf("the household page has no password (%s): set page_password_file", fileName(file))
+	}
+	where := "off: set page_listen to open it"
+	if cfg.PageListen != "" {
+		addr := cfg.PageListen
+		if strings.HasPrefix(addr, ":") {
+			addr = "<this box's address>" + addr
+		}
+		where = "http://" + addr + "/"
+	}
+	fmt.Printf("user: hearth\npassword: %s\npage: %s\n", cfg.PagePassword, where)
+	return nil
 }
