@@ -103,4 +103,3 @@ var (
 // edgeCols are the columns of an EdgeState, in scan order, of home h.
 const edgeCols = `h.id, h.edge_id, h.edge_version, h.backlog_messages, h.backlog_oldest_seconds, h.dead_letters,
 	h.last_seen, h.revoked_at IS NOT NULL`
-

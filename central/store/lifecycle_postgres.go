@@ -228,7 +228,9 @@ func (s *Postgres) RotateToken(ctx context.Context, homeID string, grace time.Du
 }
 
 // RevokeHome refuses a home's tokens; see Lifecycle.
-func (s *Postgres) RevokeHome(ctx context.Context, homeID string) error { return s.lc().revoke(ctx, homeID) }
+func (s *Postgres) RevokeHome(ctx context.Context, homeID string) error {
+	return s.lc().revoke(ctx, homeID)
+}
 
 // HomeByGraceToken finds the home of a previous token in its grace period; see Lifecycle.
 func (s *Postgres) HomeByGraceToken(ctx context.Context, token string) (Home, error) {

@@ -270,7 +270,9 @@ func (s *SQLite) RotateToken(ctx context.Context, homeID string, grace time.Dura
 }
 
 // RevokeHome refuses a home's tokens; see Lifecycle.
-func (s *SQLite) RevokeHome(ctx context.Context, homeID string) error { return s.lc().revoke(ctx, homeID) }
+func (s *SQLite) RevokeHome(ctx context.Context, homeID string) error {
+	return s.lc().revoke(ctx, homeID)
+}
 
 // HomeByGraceToken finds the home of a previous token in its grace period; see Lifecycle.
 func (s *SQLite) HomeByGraceToken(ctx context.Context, token string) (Home, error) {
@@ -340,7 +342,9 @@ func (s *SQLite) RecordEdge(ctx context.Context, homeID string, e EdgeState) err
 }
 
 // EdgeStates returns every home's edge and token state; see Lifecycle.
-func (s *SQLite) EdgeStates(ctx context.Context) (map[string]EdgeState, error) { return s.lc().edgeStates(ctx) }
+func (s *SQLite) EdgeStates(ctx context.Context) (map[string]EdgeState, error) {
+	return s.lc().edgeStates(ctx)
+}
 
 // RotateToken gives a home a fresh token; see Lifecycle.
 func (g *GuardianSQLite) RotateToken(ctx context.Context, homeID string, grace time.Duration) (string, error) {
