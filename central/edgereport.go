@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/central/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -20,7 +21,14 @@ type EdgeReport struct {
 	// not send them (or sent something that is not a count).
 	BacklogMessages      int64
 	BacklogOldestSeconds int64
+	DeadLetters          int64     // -1 when not sent (Hearth-Dead-Letters is optional)
 	Seen                 time.Time // central's clock
+}
+
+// State is the report as the store keeps it.
+func (r EdgeReport) State() store.EdgeState {
+	return store.EdgeState{EdgeID: r.EdgeID, Version: r.Version, BacklogMessages: r.BacklogMessages,
+		BacklogOldestSeconds: r.BacklogOldestSeconds, DeadLetters: r.DeadLetters, Seen: r.Seen}
 }
 
 // edgeReports keeps the last EdgeReport of each home that authenticated
@@ -30,9 +38,39 @@ type EdgeReport struct {
 type edgeReports struct {
 	mu    sync.Mutex
 	homes map[string]EdgeReport
+	saved map[string]EdgeReport // what was last written to the store, by home
 }
 
-func newEdgeReports() *edgeReports { return &edgeReports{homes: map[string]EdgeReport{}} }
+func newEdgeReports() *edgeReports {
+	return &edgeReports{homes: map[string]EdgeReport{}, saved: map[string]EdgeReport{}}
+}
+
+// saveEvery is how often a home's report is written to the store when
+// nothing but its counts changed: last seen (in home list and the console
+// of every replica) is then at most this old, and a busy edge costs one
+// write a minute, not one per batch.
+const saveEvery = time.Minute
+
+// toSave returns the home's report when it should be written to the store
+// now (a minute since the last write, or a new edge id or version), and
+// takes it as written.
+func (e *edgeReports) toSave(home string) (EdgeReport, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, last := e.homes[home], e.saved[home]
+	if r.Seen.Sub(last.Seen) < saveEvery && r.EdgeID == last.EdgeID && r.Version == last.Version {
+		return r, false
+	}
+	e.saved[home] = r
+	return r, true
+}
+
+// unsave forgets a write that failed, so the next request tries again.
+func (e *edgeReports) unsave(home string) {
+	e.mu.Lock()
+	delete(e.saved, home)
+	e.mu.Unlock()
+}
 
 // maxReportText bounds what is kept of the edge's id and version.
 const maxReportText = 64
@@ -44,6 +82,7 @@ func (e *edgeReports) record(home string, h *fasthttp.RequestHeader, now time.Ti
 		Version:              reportText(h.Peek(hearth.HeaderEdgeVersion)),
 		BacklogMessages:      reportCount(h.Peek(hearth.HeaderBacklogMessages)),
 		BacklogOldestSeconds: reportCount(h.Peek(hearth.HeaderBacklogOldestSecs)),
+		DeadLetters:          reportCount(h.Peek(hearth.HeaderDeadLetters)),
 		Seen:                 now,
 	}
 	e.mu.Lock()

@@ -80,8 +80,9 @@ var ErrKeepsData = fmt.Errorf("%w: hearth's schema keeps a child's data under it
 // maxChildName bounds a child's name.
 const maxChildName = 100
 
-// checkChildName refuses a name pages could not show.
-func checkChildName(name string) error {
+// CheckChildName refuses a name pages could not show: too long, or with
+// control characters.
+func CheckChildName(name string) error {
 	if len(name) > maxChildName || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return fmt.Errorf("%w: a child's name must be at most %d characters, without control characters", ErrInvalid, maxChildName)
 	}

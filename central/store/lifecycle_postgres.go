@@ -133,7 +133,7 @@ func (l pgLC) detach(ctx context.Context, homeID, hash string) error {
 }
 
 func (l pgLC) setName(ctx context.Context, homeID, hash, name string) error {
-	if err := checkChildName(name); err != nil {
+	if err := CheckChildName(name); err != nil {
 		return err
 	}
 	return l.execOne(ctx, "name child", fmt.Sprintf("child %q in home %q", hash, homeID),

@@ -153,7 +153,7 @@ func (l sqliteLC) detach(ctx context.Context, homeID, hash string) error {
 }
 
 func (l sqliteLC) setName(ctx context.Context, homeID, hash, name string) error {
-	if err := checkChildName(name); err != nil {
+	if err := CheckChildName(name); err != nil {
 		return err
 	}
 	return l.tx(ctx, "name child", func(tx *sql.Tx) error {
