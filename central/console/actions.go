@@ -36,7 +36,7 @@ func (c *Console) servePost(ctx *fasthttp.RequestCtx, w who, path string) {
 	}
 	rest, ok := strings.CutPrefix(path, "/homes/")
 	if !ok {
-		ctx.Error("not found: actions are POST /homes/<id>/{rotate-token,revoke,remove} and /homes/<id>/children/<hash>/remove\n", fasthttp.StatusNotFound)
+		textError(ctx, "not found: actions are POST /homes/<id>/{rotate-token,revoke,remove} and /homes/<id>/children/<hash>/remove\n", fasthttp.StatusNotFound)
 		return
 	}
 	home, action, _ := strings.Cut(rest, "/")
@@ -60,7 +60,7 @@ func (c *Console) servePost(ctx *fasthttp.RequestCtx, w who, path string) {
 		child := strings.TrimSuffix(strings.TrimPrefix(action, "children/"), "/remove")
 		c.removeChild(ctx, actx, w, home, child)
 	default:
-		ctx.Error("no such action\n", fasthttp.StatusNotFound)
+		textError(ctx, "no such action\n", fasthttp.StatusNotFound)
 	}
 }
 
@@ -78,7 +78,7 @@ func (c *Console) rotate(ctx *fasthttp.RequestCtx, actx context.Context, w who, 
 	if !ok {
 		var err error
 		if grace, err = time.ParseDuration(graceText); err != nil || grace < 0 || grace > 30*24*time.Hour {
-			ctx.Error("grace: a duration from 0 to 720h, e.g. 24h\n", fasthttp.StatusBadRequest)
+			textError(ctx, "grace: a duration from 0 to 720h, e.g. 24h\n", fasthttp.StatusBadRequest)
 			return
 		}
 	}

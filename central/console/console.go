@@ -153,7 +153,7 @@ func (c *Console) Handle(ctx *fasthttp.RequestCtx) {
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		ctx.Response.Header.Set("Allow", "GET, POST")
-		ctx.Error("method not allowed: GET a page, POST an action\n", fasthttp.StatusMethodNotAllowed)
+		textError(ctx, "method not allowed: GET a page, POST an action\n", fasthttp.StatusMethodNotAllowed)
 		return
 	}
 	switch {
@@ -164,7 +164,7 @@ func (c *Console) Handle(ctx *fasthttp.RequestCtx) {
 	case strings.HasPrefix(path, "/children/"):
 		c.serveChild(ctx, w, strings.TrimPrefix(path, "/children/"))
 	default:
-		ctx.Error("not found: the console has /, /homes/<id> and /children/<hash>; the admin listener also /metrics, /healthz, /readyz, /status\n",
+		textError(ctx, "not found: the console has /, /homes/<id> and /children/<hash>; the admin listener also /metrics, /healthz, /readyz, /status\n",
 			fasthttp.StatusNotFound)
 	}
 }
@@ -172,7 +172,7 @@ func (c *Console) Handle(ctx *fasthttp.RequestCtx) {
 // refuse counts a refusal and answers it.
 func (c *Console) refuse(ctx *fasthttp.RequestCtx, reason string, status int, text string) {
 	c.refused.WithLabelValues(reason).Inc()
-	ctx.Error(text+"\n", status)
+	textError(ctx, text+"\n", status)
 }
 
 // authenticate finds who is asking: a bearer admin token (scripts) or a
@@ -207,7 +207,7 @@ func (c *Console) authenticate(ctx *fasthttp.RequestCtx) (who, bool) {
 		ctx.Redirect("/login", fasthttp.StatusSeeOther)
 		return who{}, false
 	}
-	ctx.Error("not logged in (or the session expired): log in at /login, or send Authorization: Bearer <admin token>\n", fasthttp.StatusUnauthorized)
+	textError(ctx, "not logged in (or the session expired): log in at /login, or send Authorization: Bearer <admin token>\n", fasthttp.StatusUnauthorized)
 	return who{}, false
 }
 

@@ -38,7 +38,7 @@ func (c *Console) serveLogin(ctx *fasthttp.RequestCtx) {
 		c.loginForm(ctx, fasthttp.StatusOK, "")
 	default:
 		ctx.Response.Header.Set("Allow", "GET, POST")
-		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed)
+		textError(ctx, "method not allowed\n", fasthttp.StatusMethodNotAllowed)
 	}
 }
 

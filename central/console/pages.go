@@ -110,7 +110,7 @@ func (c *Console) serveHome(ctx *fasthttp.RequestCtx, w who, id string) {
 	}
 	i := slices.IndexFunc(homes, func(h homeRow) bool { return h.ID == id })
 	if i < 0 {
-		ctx.Error("no such home\n", fasthttp.StatusNotFound)
+		textError(ctx, "no such home\n", fasthttp.StatusNotFound)
 		return
 	}
 	kids, err := c.o.Store.Children(dbctx, id)
@@ -134,7 +134,7 @@ func (c *Console) serveHome(ctx *fasthttp.RequestCtx, w who, id string) {
 func (c *Console) serveChild(ctx *fasthttp.RequestCtx, w who, hash string) {
 	hash, err := url.PathUnescape(hash)
 	if err != nil {
-		ctx.Error("bad child hash in the path\n", fasthttp.StatusBadRequest)
+		textError(ctx, "bad child hash in the path\n", fasthttp.StatusBadRequest)
 		return
 	}
 	dbctx, cancel := c.dbContext()
@@ -145,7 +145,7 @@ func (c *Console) serveChild(ctx *fasthttp.RequestCtx, w who, hash string) {
 		return
 	}
 	if !known {
-		ctx.Error("no such child\n", fasthttp.StatusNotFound)
+		textError(ctx, "no such child\n", fasthttp.StatusNotFound)
 		return
 	}
 	p, err := c.childData(dbctx, hash, homes)
@@ -257,9 +257,9 @@ func (c *Console) page(title string, w who, refresh int) page {
 func (c *Console) failed(ctx *fasthttp.RequestCtx, op string, err error) {
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		ctx.Response.Header.Set("Retry-After", "5")
-		ctx.Error("the database is unavailable; reload in a moment\n", fasthttp.StatusServiceUnavailable)
+		textError(ctx, "the database is unavailable; reload in a moment\n", fasthttp.StatusServiceUnavailable)
 		return
 	}
 	c.o.Log.Error("console: database failed", "op", op, "err", err)
-	ctx.Error("internal error; see hearth-central's log\n", fasthttp.StatusInternalServerError)
+	textError(ctx, "internal error; see hearth-central's log\n", fasthttp.StatusInternalServerError)
 }
