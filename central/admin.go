@@ -43,4 +43,3 @@ func (s *Server) console() *console.Console {
 		StoreTimeout: s.cfg.StoreTimeout,
 	})
 }
-
