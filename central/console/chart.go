@@ -15,13 +15,13 @@ type Bar struct {
 
 // Chart geometry, in SVG user units; the SVG scales to its container.
 const (
-	chartW      = 640
-	columnH     = 200
-	columnPad   = 24 // room for the value above and the label below
-	rowH        = 22
-	rowLabelW   = 200
-	rowValueW   = 90
-	chartFontPx = 11
+	chartW      = 480 // narrow, so that text stays readable when a phone scales it down
+	columnH     = 160
+	columnPad   = 22 // room for the value above and the label below
+	rowH        = 24
+	rowLabelW   = 170
+	rowValueW   = 70
+	chartFontPx = 12
 )
 
 // ColumnChart draws bars as columns, left to right (screen time per day).
@@ -43,8 +43,12 @@ func ColumnChart(title string, bars []Bar) template.HTML {
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d"><title>%s: %s</title></rect>`,
 			x, y, slot*0.7, bh, esc(bar.Label), esc(bar.Text))
 		cx := float64(i)*slot + slot/2
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="%d">%s</text>`, cx, y-4, chartFontPx, esc(bar.Text))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" font-size="%d">%s</text>`, cx, h-6, chartFontPx, esc(bar.Label))
+		if bar.Value > 0 && len(bars) <= 16 { // an empty day needs no "0"; many columns no values
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="%d">%s</text>`, cx, y-4, chartFontPx-2, esc(bar.Text))
+		}
+		if (len(bars)-1-i)%labelEvery(len(bars)) == 0 { // the last (today) always
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" font-size="%d">%s</text>`, cx, h-6, chartFontPx-2, esc(bar.Label))
+		}
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
@@ -71,6 +75,11 @@ func RowChart(title string, bars []Bar) template.HTML {
 	return template.HTML(b.String())
 }
 
+// labelEvery is how many columns share one label, so labels do not overlap.
+func labelEvery(n int) int {
+	return max(1, (n+6)/7)
+}
+
 func noData(h int) string {
 	return fmt.Sprintf(`<text x="%d" y="%d" text-anchor="middle" font-size="14">no data in this period</text>`, chartW/2, h/2)
 }
@@ -94,8 +103,8 @@ func scale(v, top float64, size int) int {
 // clipLabel keeps a row label to what fits beside its bar.
 func clipLabel(s string) string {
 	r := []rune(s)
-	if len(r) > 30 {
-		return string(r[:29]) + "…"
+	if len(r) > 24 {
+		return string(r[:23]) + "…"
 	}
 	return s
 }

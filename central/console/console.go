@@ -142,6 +142,9 @@ func (c *Console) Handle(ctx *fasthttp.RequestCtx) {
 	case "/login":
 		c.serveLogin(ctx)
 		return
+	case "/favicon.ico": // asked for by every browser; none, and no login redirect
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return
 	}
 	w, ok := c.authenticate(ctx)
 	if !ok {

@@ -43,7 +43,12 @@ func (c *Console) serveLogin(ctx *fasthttp.RequestCtx) {
 }
 
 func (c *Console) loginForm(ctx *fasthttp.RequestCtx, status int, msg string) {
-	csrf := randomToken()
+	// The browser's login token is kept while it lasts: a second tab, or
+	// a request the browser makes on its own, must not void the first form.
+	csrf := string(ctx.Request.Header.Cookie(loginCookie))
+	if len(csrf) != len(randomToken()) {
+		csrf = randomToken()
+	}
 	c.setCookie(ctx, loginCookie, csrf, 10*time.Minute)
 	c.render(ctx, status, "login", loginPage{page: page{Title: "Log in", Version: c.o.Version}, CSRF: csrf, Error: msg})
 }
