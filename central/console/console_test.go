@@ -167,6 +167,12 @@ func TestConsole_Login(t *testing.T) {
 	if resp, _ := w.do(c, "GET", "/", nil); resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "/login") {
 		t.Fatalf("GET / without a session: %d %q, want 303 to /login", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	if resp, page := w.do(c, "POST", "/homes/"+w.home+"/revoke", url.Values{}); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "not logged in") {
+		t.Fatalf("POST without a session: %d %q, want 401", resp.StatusCode, page)
+	}
+	if n := testutil.ToFloat64(w.c.refused.WithLabelValues(RefusedNoSession)); n != 2 {
+		t.Fatalf("refused no_session = %v, want 2", n)
+	}
 	_, page := w.do(c, "GET", "/login", nil)
 	csrf := csrfField.FindStringSubmatch(page)[1]
 	resp, page := w.do(c, "POST", "/login", url.Values{"csrf": {csrf}, "token": {"wrong"}})
@@ -240,6 +246,9 @@ func TestConsole_LoginThrottled(t *testing.T) {
 	if resp, _ := w.do(c, "GET", "/", nil, "Authorization", "Bearer "+adminToken); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("bearer from a throttled address: %d, want 429", resp.StatusCode)
 	}
+	if n := testutil.ToFloat64(w.c.refused.WithLabelValues(RefusedThrottled)); n != 2 {
+		t.Fatalf("refused throttled = %v, want 2", n)
+	}
 	w.advance(loginWindow)
 	w.login(c)
 }
@@ -269,8 +278,11 @@ func TestConsole_ActionsNeedCSRF(t *testing.T) {
 		t.Fatalf("the new token: %v", err)
 	}
 	resp, _ = w.do(c, "POST", "/homes/"+w.home+"/remove", url.Values{"csrf": {csrf}})
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("remove without confirm: %d, want 400", resp.StatusCode)
+	if resp.StatusCode != http.StatusBadRequest || testutil.ToFloat64(w.c.refused.WithLabelValues(RefusedNotConfirmed)) != 1 {
+		t.Fatalf("remove without confirm: %d, want 400, counted", resp.StatusCode)
+	}
+	if testutil.ToFloat64(w.c.refused.WithLabelValues(RefusedBadCSRF)) != 1 {
+		t.Fatal("the POST without CSRF token is not counted")
 	}
 	if !strings.Contains(w.log.String(), fleet.AuditRotate) || !strings.Contains(w.log.String(), "actor=console:127.0.0.1") {
 		t.Fatalf("no audit line for the rotation:\n%s", w.log.String())
@@ -340,7 +352,8 @@ func TestConsole_Off(t *testing.T) {
 	w := newWorld(t)
 	w.c.o.IsAdmin = nil
 	resp, page := w.do(w.browser(), "GET", "/login", nil)
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "admin_token_file") {
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "admin_token_file") ||
+		testutil.ToFloat64(w.c.refused.WithLabelValues(RefusedConsoleOff)) != 1 {
 		t.Fatalf("console without an admin token: %d %q", resp.StatusCode, page)
 	}
 }
