@@ -188,6 +188,9 @@ var (
 	descEdgeOldest = prometheus.NewDesc("hearth_central_edge_backlog_oldest_seconds",
 		"Age of the oldest message pending in the edge's outbox, as its last request said (Hearth-Backlog-Oldest-Seconds).",
 		[]string{"home"}, nil)
+	descEdgeDead = prometheus.NewDesc("hearth_central_edge_dead_letters",
+		"Dead letters the edge holds, as its last request said (Hearth-Dead-Letters; absent when the edge does not send it).",
+		[]string{"home"}, nil)
 	descEdgeSeen = prometheus.NewDesc("hearth_central_edge_last_request_timestamp_seconds",
 		"When central last had an authenticated request from the home's edge (Unix time).",
 		[]string{"home"}, nil)
@@ -198,6 +201,7 @@ func (e *edgeReports) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descEdgeInfo
 	ch <- descEdgeBacklog
 	ch <- descEdgeOldest
+	ch <- descEdgeDead
 	ch <- descEdgeSeen
 }
 
@@ -215,6 +219,9 @@ func (e *edgeReports) Collect(ch chan<- prometheus.Metric) {
 		}
 		if r.BacklogOldestSeconds >= 0 {
 			gauge(descEdgeOldest, float64(r.BacklogOldestSeconds))
+		}
+		if r.DeadLetters >= 0 {
+			gauge(descEdgeDead, float64(r.DeadLetters))
 		}
 		gauge(descEdgeSeen, float64(r.Seen.UnixMilli())/1000)
 	}

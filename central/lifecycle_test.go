@@ -73,6 +73,10 @@ func TestServer_RosterNamesAndRotation(t *testing.T) {
 		t.Fatalf("edge state after a roster sync: %+v", e)
 	}
 
+	if _, m := httpGet(t, "http://"+s.AdminAddr()+"/metrics"); !strings.Contains(m, `hearth_central_edge_dead_letters{home="`+home+`"} 3`) {
+		t.Fatalf("metrics lack the edge's dead letters")
+	}
+
 	tok2, err := s.store.RotateToken(ctx, home, time.Hour)
 	if err != nil {
 		t.Fatal(err)

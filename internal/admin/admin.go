@@ -29,7 +29,7 @@ type Options struct {
 	// Fallback serves every other path (hearth-central's console); nil
 	// answers 404 listing the paths there are.
 	Fallback fasthttp.RequestHandler
-	Log    *slog.Logger
+	Log      *slog.Logger
 	// Pprof serves Go's profiles under /debug/pprof/. Off by default: a
 	// profile shows what the program is doing, and the admin listener may be
 	// reachable by more than the operator (--pprof or pprof: true enables it).
