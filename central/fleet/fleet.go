@@ -5,9 +5,9 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"time"
 
@@ -75,7 +75,7 @@ func (o Ops) RemoveChild(ctx context.Context, home, child string, erase bool) (i
 		return 0, err
 	}
 	homes, known, err := o.Store.ChildHomes(ctx, child)
-	if err == nil && (!known || !contains(homes, home)) {
+	if err == nil && (!known || !slices.Contains(homes, home)) {
 		err = fmt.Errorf("child %q in home %q: %w", child, home, store.ErrNotFound)
 	}
 	var n int64
@@ -89,15 +89,6 @@ func (o Ops) RemoveChild(ctx context.Context, home, child string, erase bool) (i
 // ViewedChild logs that the child's data was shown.
 func (o Ops) ViewedChild(home, child string) {
 	o.audit(AuditViewChild, nil, "home", home, "child", child)
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Home is a home with its edge's and token's state, for listings.
@@ -133,6 +124,3 @@ func Homes(ctx context.Context, st store.Store, live map[string]store.EdgeState)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
 }
-
-// ErrConfirm means a destructive action was asked without its confirmation.
-var ErrConfirm = errors.New("this deletes data for good: confirm it")
