@@ -31,6 +31,8 @@ const (
 	HeaderEdgeVersion       = "Hearth-Edge-Version"
 	HeaderBacklogMessages   = "Hearth-Backlog-Messages"
 	HeaderBacklogOldestSecs = "Hearth-Backlog-Oldest-Seconds"
+	// HeaderDeadLetters is optional: the dead letters the edge holds.
+	HeaderDeadLetters = "Hearth-Dead-Letters"
 )
 
 // Statuses of a BatchResult.
@@ -59,4 +61,8 @@ type RosterReply struct {
 	// RetentionDays is central's retention window: the edge never judges
 	// with a longer one, or it would ack what central refuses.
 	RetentionDays int `json:"retention_days,omitempty"`
+	// Names are the names central knows of some children, by hash, for
+	// the household's page (hearth-central child add --name). Additive:
+	// an older edge ignores it.
+	Names map[string]string `json:"names,omitempty"`
 }

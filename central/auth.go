@@ -36,7 +36,7 @@ func (s *Server) authEdge(ctx *fasthttp.RequestCtx, endpoint string) (store.Home
 	}
 	dbctx, cancel := s.dbContext()
 	defer cancel()
-	home, err := s.store.HomeByToken(dbctx, tok)
+	home, err := s.homeByToken(dbctx, tok)
 	switch {
 	case errors.Is(err, store.ErrUnauthorized) && s.isReaderToken(dbctx, tok):
 		ctx.SetConnectionClose()
@@ -52,6 +52,7 @@ func (s *Server) authEdge(ctx *fasthttp.RequestCtx, endpoint string) (store.Home
 		return store.Home{}, s.storeFailed(ctx, "check home token", store.Home{}, err), false
 	}
 	s.guard.edges.record(home.ID, &ctx.Request.Header, now)
+	s.saveEdge(dbctx, home.ID)
 	return home, "", true
 }
 
@@ -170,7 +171,13 @@ func (s *Server) serveRoster(ctx *fasthttp.RequestCtx) {
 	if children == nil {
 		children = []string{}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, hearth.RosterReply{Children: children, RetentionDays: int(s.cfg.Retention() / (24 * time.Hour))})
+	names, err := s.store.ChildNames(dbctx, home.ID)
+	if err != nil {
+		s.storeFailed(ctx, "read roster names", home, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, hearth.RosterReply{Children: children, Names: nonEmpty(names),
+		RetentionDays: int(s.cfg.Retention() / (24 * time.Hour))})
 }
 
 // isReaderToken reports whether tok is a reader token: a valid credential

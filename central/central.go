@@ -101,6 +101,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
+	s.reg.MustRegister(buildInfo(s.version()))
 	s.metrics = newMetrics(s.reg)
 	s.ops = newOpsMetrics(s.reg, s.certs != nil)
 	s.serving = svc.NewServing(log, func(name string, up bool) { s.ops.listenerUp.WithLabelValues(name).Set(b2f(up)) })
@@ -242,7 +243,7 @@ func (s *Server) Start() error {
 	go s.retention(ctx)
 	go s.probeWrites(ctx)
 	s.ready.Store(true)
-	s.log.Info("hearth-central ready", "listen", s.pubLn.Addr().String(), "admin", s.adminLn.Addr().String(),
+	s.log.Info("hearth-central ready", "version", s.version(), "listen", s.pubLn.Addr().String(), "admin", s.adminLn.Addr().String(),
 		"tls", s.certs != nil, "db", RedactDSN(s.cfg.DSN()), "retention_days", s.cfg.RetentionDays,
 		"admin_token", s.cfg.AdminToken != "", "pprof", s.cfg.Pprof)
 	return nil

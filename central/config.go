@@ -35,6 +35,10 @@ type Config struct {
 	// visible to every local user.
 	AdminToken string `yaml:"admin_token"`
 
+	// Version is the build's version (set by the command, not the file):
+	// in /status, the ready log line, hearth_build_info and the console.
+	Version string `yaml:"-"`
+
 	RetentionDays  int           `yaml:"retention_days"`
 	PruneInterval  time.Duration `yaml:"prune_interval"`
 	ClockTolerance time.Duration `yaml:"clock_tolerance"`

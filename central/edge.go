@@ -134,6 +134,7 @@ func (s *Server) applyBatch(ctx context.Context, home string, b Batch, clock Edg
 		for i, r := range applied {
 			results[idx[i]] = r
 		}
+		s.guard.edges.stored(home, len(msgs), t) // the console's messages per day
 	}
 	return results, nil
 }

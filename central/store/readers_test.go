@@ -141,14 +141,18 @@ func TestSQLite_ProbeWrite_ReadOnlyFile(t *testing.T) {
 	}
 }
 
-// Ensure that a database migrated before reader tokens and the heartbeat
-// gets them on the next open.
+// Ensure that a database migrated before reader tokens, the heartbeat and
+// the lifecycle gets them on the next open.
 func TestStore_MigrateFromV1(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		ctx := context.Background()
 		dsn := e.dsn(t)
 		s := open(t, dsn, testOptions())
-		for _, sql := range []string{`DROP TABLE readers`, `DROP TABLE heartbeat`, `DELETE FROM schema_migrations WHERE version > 1`} {
+		undo := []string{`DROP TABLE readers`, `DROP TABLE heartbeat`, `DROP TABLE grace_tokens`, `ALTER TABLE children DROP COLUMN name`}
+		for _, col := range []string{"revoked_at", "edge_id", "edge_version", "backlog_messages", "backlog_oldest_seconds", "dead_letters"} {
+			undo = append(undo, `ALTER TABLE homes DROP COLUMN `+col) // 0004_lifecycle.sql
+		}
+		for _, sql := range append(undo, `DELETE FROM schema_migrations WHERE version > 1`) {
 			rawExec(t, s, sql)
 		}
 		s.Close()
@@ -162,6 +166,9 @@ func TestStore_MigrateFromV1(t *testing.T) {
 		}
 		if _, _, err := s.AddReader(ctx, home); err != nil {
 			t.Fatalf("reader after the upgrade: %v", err)
+		}
+		if _, err := s.RotateToken(ctx, home, time.Hour); err != nil {
+			t.Fatalf("rotation after the upgrade: %v", err)
 		}
 	})
 }

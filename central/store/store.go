@@ -83,6 +83,8 @@ type Store interface {
 	// file, its owner and mode; a read-only server; a full disk).
 	ProbeWrite(ctx context.Context) error
 	Close() error
+
+	Lifecycle // lifecycle.go
 }
 
 // Result is the outcome of one message of Apply.

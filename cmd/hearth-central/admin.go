@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth/central"
+	"github.com/guardianai/hearth/central/fleet"
 	"github.com/guardianai/hearth/central/store"
 )
 
@@ -24,8 +25,17 @@ type HomeJSON struct {
 	Name               string     `json:"name"`
 	Children           int        `json:"children"`
 	ClockOffsetSeconds float64    `json:"clock_offset_seconds"`
-	LastSeen           *time.Time `json:"last_seen"` // null until the edge first sent a batch
+	LastSeen           *time.Time `json:"last_seen"` // null until the edge first sent a batch or synced its roster
 	CreatedAt          time.Time  `json:"created_at"`
+	EdgeID             string     `json:"edge_id"`
+	EdgeVersion        string     `json:"edge_version"`
+	// The backlog and dead letters as the edge last reported them; null
+	// when it never did.
+	BacklogMessages      *int64     `json:"backlog_messages"`
+	BacklogOldestSeconds *int64     `json:"backlog_oldest_seconds"`
+	DeadLetters          *int64     `json:"dead_letters"`
+	Revoked              bool       `json:"revoked"`
+	GraceUntil           *time.Time `json:"old_token_accepted_until,omitempty"`
 }
 
 // withStore opens the database named by c's configuration, runs fn on it
@@ -151,7 +161,7 @@ func homeList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
-		homes, err := st.ListHomes(ctx)
+		homes, err := fleet.Homes(ctx, st, nil)
 		if err != nil {
 			return fmt.Errorf("list homes: %w", err)
 		}
@@ -162,33 +172,78 @@ func homeList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 }
 
-func homesJSON(homes []store.Home) []HomeJSON {
+func homesJSON(homes []fleet.Home) []HomeJSON {
 	out := make([]HomeJSON, 0, len(homes))
 	for _, h := range homes {
 		j := HomeJSON{HomeID: h.ID, Name: h.Name, Children: h.Children,
-			ClockOffsetSeconds: h.ClockOffset.Seconds(), CreatedAt: h.CreatedAt.UTC()}
+			ClockOffsetSeconds: h.ClockOffset.Seconds(), CreatedAt: h.CreatedAt.UTC(),
+			EdgeID: h.Edge.EdgeID, EdgeVersion: h.Edge.Version, Revoked: h.Edge.Revoked,
+			BacklogMessages: count(h.Edge.BacklogMessages), BacklogOldestSeconds: count(h.Edge.BacklogOldestSeconds),
+			DeadLetters: count(h.Edge.DeadLetters)}
 		if !h.LastSeen.IsZero() {
 			seen := h.LastSeen.UTC()
 			j.LastSeen = &seen
+		}
+		if !h.Edge.GraceUntil.IsZero() {
+			g := h.Edge.GraceUntil.UTC()
+			j.GraceUntil = &g
 		}
 		out = append(out, j)
 	}
 	return out
 }
 
+// count is a reported count, nil when never reported (-1).
+func count(n int64) *int64 {
+	if n < 0 {
+		return nil
+	}
+	return &n
+}
+
 // writeHomes prints homes as an aligned table.
-func writeHomes(w io.Writer, homes []store.Home) error {
+func writeHomes(w io.Writer, homes []fleet.Home) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOME ID\tNAME\tCHILDREN\tCLOCK OFFSET\tLAST SEEN\tCREATED")
+	fmt.Fprintln(tw, "HOME ID\tNAME\tCHILDREN\tEDGE\tVERSION\tLAST SEEN\tBACKLOG\tCLOCK OFFSET\tTOKEN\tCREATED")
 	for _, h := range homes {
 		offset, seen := "-", "never"
 		if !h.LastSeen.IsZero() {
 			offset = fmt.Sprintf("%+.3fs", h.ClockOffset.Seconds())
 			seen = h.LastSeen.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", h.ID, h.Name, h.Children, offset, seen, h.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Name, h.Children, dash(h.Edge.EdgeID), dash(h.Edge.Version),
+			seen, backlog(h.Edge), offset, tokenState(h.Edge), h.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// backlog is "12 (oldest 30s)", or "-" when never reported.
+func backlog(e store.EdgeState) string {
+	if e.BacklogMessages < 0 {
+		return "-"
+	}
+	if e.BacklogOldestSeconds < 0 {
+		return fmt.Sprint(e.BacklogMessages)
+	}
+	return fmt.Sprintf("%d (oldest %s)", e.BacklogMessages, time.Duration(e.BacklogOldestSeconds)*time.Second)
+}
+
+// tokenState is "revoked", "active", or when the old token's grace ends.
+func tokenState(e store.EdgeState) string {
+	switch {
+	case e.Revoked:
+		return "revoked"
+	case !e.GraceUntil.IsZero():
+		return "old accepted until " + e.GraceUntil.UTC().Format(time.RFC3339)
+	}
+	return "active"
 }
 
 func childAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -196,7 +251,7 @@ func childAdd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := c.flags().Bool("json", false, `print {"child_hash":…}`)
 	home := c.flags().String("home", "", "id of the child's home (required)")
 	hash := c.flags().String("hash", "", "the child's hash as the phone knows it (default: a fresh random one; required with --schema guardianai)")
-	name := c.flags().String("name", "", "the child's name for the operator (--schema guardianai; default: its first_name)")
+	name := c.flags().String("name", "", "the child's name, shown on pages and sent to the edge (--schema guardianai: default its first_name)")
 	rest, err := c.parse(args)
 	if err != nil {
 		return err
@@ -210,11 +265,8 @@ func childAdd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if c.cfg.Schema == store.SchemaGuardianAI {
 		return attachChild(ctx, c, *home, *hash, *name, *asJSON, stdout)
 	}
-	if *name != "" {
-		return usagef("child add: --name is for --schema guardianai (hearth's own schema keeps no names)")
-	}
 	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
-		h, err := st.AddChild(ctx, *home, *hash)
+		h, err := addNamedChild(ctx, st, *home, *hash, *name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return fmt.Errorf("add child: no home %q (see: hearth-central home list)", *home)
@@ -223,12 +275,31 @@ func childAdd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		case err != nil:
 			return fmt.Errorf("add child: %w", err)
 		}
-		if *asJSON {
+		if *asJSON && *name != "" {
+			return printJSON(stdout, map[string]string{"child_hash": h, "name": *name})
+		} else if *asJSON {
 			return printJSON(stdout, map[string]string{"child_hash": h})
 		}
 		_, err = fmt.Fprintln(stdout, h)
 		return err
 	})
+}
+
+// addNamedChild adds a child and names it (pages show the name; the
+// roster sends it to the edge). A name that cannot be kept fails the
+// command before the child exists.
+func addNamedChild(ctx context.Context, st store.Store, home, hash, name string) (string, error) {
+	if err := store.CheckChildName(name); err != nil {
+		return "", err
+	}
+	h, err := st.AddChild(ctx, home, hash)
+	if err != nil || name == "" {
+		return h, err
+	}
+	if err := st.SetChildName(ctx, home, h, name); err != nil {
+		return h, fmt.Errorf("child %s was added but not named (hearth-central child add cannot rename it; the name is optional): %w", h, err)
+	}
+	return h, nil
 }
 
 // attacher is a store of the GuardianAI schema, whose children exist

@@ -30,11 +30,19 @@ Usage:
   hearth-central migrate [flags]                     apply database migrations and exit
   hearth-central home add [--json] NAME              create a home; prints its id and token (shown once)
   hearth-central home add-reader [--json] HOME_ID    create a reader token for a home's children's data (shown once)
-  hearth-central home list [--json]                  list homes with clock offset and last seen
+  hearth-central home list [--json]                  list homes: edge id, version, last seen, backlog, token state
+  hearth-central home rotate-token [--grace DURATION] [--json] HOME_ID
+                                                     give a home a new token (shown once); the old one is
+                                                     refused at once, or after --grace on every replica
+  hearth-central home revoke HOME_ID                 refuse a home's tokens at once (its data stays)
+  hearth-central home remove --yes HOME_ID           delete a home, its tokens and its children's data
   hearth-central child add [--json] --home ID [--hash H] [--name N]
                                                      add a child to a home (guardianai: attach an
                                                      existing GuardianAI child, --hash required); prints its hash
   hearth-central child list [--json] --home ID       list a home's children
+  hearth-central child remove --home ID [--erase-data --yes] HASH
+                                                     detach a child from its home (guardianai), or delete
+                                                     it with its data in batches
   hearth-central stats [flags]                       row counts per table, as JSON
   hearth-central apps [--json] [--unnamed]           the GuardianAI dashboard's apps (--schema guardianai);
                                                      --unnamed: those with no Play Store name or icon yet
@@ -88,9 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "migrate":
 		return migrate(ctx, args, stdout, stderr)
 	case "home":
-		return group(ctx, "home", args, stdout, stderr, map[string]command{"add": homeAdd, "add-reader": homeAddReader, "list": homeList})
+		return group(ctx, "home", args, stdout, stderr, map[string]command{"add": homeAdd, "add-reader": homeAddReader, "list": homeList,
+			"rotate-token": homeRotateToken, "revoke": homeRevoke, "remove": homeRemove})
 	case "child":
-		return group(ctx, "child", args, stdout, stderr, map[string]command{"add": childAdd, "list": childList})
+		return group(ctx, "child", args, stdout, stderr, map[string]command{"add": childAdd, "list": childList, "remove": childRemove})
 	case "stats":
 		return stats(ctx, args, stdout, stderr)
 	case "apps":

@@ -97,7 +97,7 @@ func TestCLI_ExitCodes(t *testing.T) {
 		{nil, 2, "no command"},
 		{[]string{"fly"}, 2, `unknown command "fly"`},
 		{[]string{"home"}, 2, "needs a subcommand"},
-		{[]string{"home", "remove"}, 2, "unknown command"},
+		{[]string{"home", "delete"}, 2, "unknown command"},
 		{[]string{"home", "add", "--db", db}, 2, "one argument"},
 		{[]string{"home", "add", "--db", db, "a", "b"}, 2, "one argument"},
 		{[]string{"home", "add", "--nope", "a"}, 2, "not defined: -nope"},

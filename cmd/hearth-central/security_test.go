@@ -32,7 +32,7 @@ func TestCLI_AddReader(t *testing.T) {
 	if _, errs, code := cli(t, "home", "add-reader", "--db", db); code != 2 || !strings.Contains(errs, "one argument") {
 		t.Fatalf("no home id: %d %q", code, errs)
 	}
-	if _, errs, code := cli(t, "home", "remove"); code != 2 || !strings.Contains(errs, "add, add-reader or list") {
+	if _, errs, code := cli(t, "home", "delete"); code != 2 || !strings.Contains(errs, "add, add-reader, list, remove, revoke or rotate-token") {
 		t.Fatalf("unknown subcommand: %d %q", code, errs)
 	}
 }

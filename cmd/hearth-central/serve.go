@@ -26,6 +26,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("serve takes no arguments, got %q", rest)
 	}
 	cfg := c.cfg
+	cfg.Version = version
 	if err := cfg.LoadSecrets(); err != nil {
 		return fmt.Errorf("invalid configuration (%s):\n%w", c.fileName(), err)
 	}

@@ -26,7 +26,10 @@ type Options struct {
 	// /readyz answers 503 with that reason.
 	Ready  func() error
 	Routes map[string]fasthttp.RequestHandler // extra exact paths, e.g. /status
-	Log    *slog.Logger
+	// Fallback serves every other path (hearth-central's console); nil
+	// answers 404 listing the paths there are.
+	Fallback fasthttp.RequestHandler
+	Log      *slog.Logger
 	// Pprof serves Go's profiles under /debug/pprof/. Off by default: a
 	// profile shows what the program is doing, and the admin listener may be
 	// reachable by more than the operator (--pprof or pprof: true enables it).
@@ -69,6 +72,8 @@ func NewServer(o Options) *fasthttp.Server {
 				pprofHandler(ctx)
 			case strings.HasPrefix(path, "/debug/pprof/"):
 				ctx.Error(PprofOff, fasthttp.StatusNotFound)
+			case o.Fallback != nil:
+				o.Fallback(ctx)
 			default:
 				ctx.Error(notFound, fasthttp.StatusNotFound)
 			}

@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Lifecycle is what an operator does over a home's life, beyond adding
+// it: rotating and revoking its token, removing it or a child, naming
+// children, and keeping what each edge last said of itself. State lives
+// in the database, so every replica of central acts on it alike.
+type Lifecycle interface {
+	// RotateToken gives a home a fresh token and returns it (only its hash
+	// is stored). With grace 0 the previous token is refused at once; with
+	// a grace period it is still accepted until then (HomeByGraceToken), for
+	// a planned rotation. A revoked home is active again with the new
+	// token. ErrNotFound for an unknown home.
+	RotateToken(ctx context.Context, homeID string, grace time.Duration) (string, error)
+	// RevokeHome refuses the home's tokens at once, including one in its
+	// grace period; the home, its children and their data stay, and
+	// RotateToken issues a new token. ErrNotFound for an unknown home.
+	RevokeHome(ctx context.Context, homeID string) error
+	// HomeByGraceToken returns the home whose previous token this is while
+	// its grace period lasts, or ErrUnauthorized.
+	HomeByGraceToken(ctx context.Context, token string) (Home, error)
+	// RemoveHome deletes a home with its tokens and readers. In hearth's
+	// schema its children and their data go too (in transactions of at most
+	// EraseBatch rows); in the GuardianAI schema the children are detached
+	// and their data, which belongs to the dashboard's children, stays.
+	// It returns how many data rows went. ErrNotFound for an unknown home.
+	RemoveHome(ctx context.Context, homeID string) (int64, error)
+	// DetachChild removes a child from a home: the roster no longer lists
+	// it and its data is refused from the home's edge. Only the GuardianAI
+	// schema keeps a child without a home; hearth's schema refuses with
+	// ErrKeepsData (EraseChild removes the child there). ErrNotFound when
+	// the child is not in that home.
+	DetachChild(ctx context.Context, homeID, hash string) error
+	// EraseChild deletes a child's data in transactions of at most
+	// EraseBatch rows, then the child itself from hearth's tables (in the
+	// GuardianAI schema: from every home; accounts_child is never touched).
+	// It returns how many data rows went. ErrNotFound for an unknown child.
+	EraseChild(ctx context.Context, hash string) (int64, error)
+	// SetChildName names a child of a home for pages (the roster's names);
+	// "" clears it. ErrNotFound when the child is not in that home.
+	SetChildName(ctx context.Context, homeID, hash, name string) error
+	// ChildNames returns the names of a home's named children, by hash.
+	ChildNames(ctx context.Context, homeID string) (map[string]string, error)
+	// RecordEdge keeps what the home's edge said of itself at e.Seen, which
+	// also becomes the home's LastSeen (a roster sync counts as much as a
+	// batch).
+	RecordEdge(ctx context.Context, homeID string, e EdgeState) error
+	// EdgeStates returns the state of every home's edge and token, by home.
+	EdgeStates(ctx context.Context) (map[string]EdgeState, error)
+}
+
+// EdgeState is what a home's edge last said of itself (docs/edge-api.md)
+// and the state of its token. The counts are -1 when never reported.
+type EdgeState struct {
+	EdgeID               string
+	Version              string
+	BacklogMessages      int64
+	BacklogOldestSeconds int64
+	DeadLetters          int64
+	Seen                 time.Time // central's clock; zero when never seen
+	Revoked              bool
+	GraceUntil           time.Time // the previous token's grace ends; zero when none
+}
+
+// EraseBatch bounds the rows one transaction of EraseChild and RemoveHome
+// deletes, so erasing a child with years of data neither holds the
+// database's write lock for long nor bloats one transaction.
+const EraseBatch = pruneBatch
+
+// ErrKeepsData means hearth's own schema cannot detach a child and keep its
+// data: the data hangs off the child's place in its home.
+var ErrKeepsData = fmt.Errorf("%w: hearth's schema keeps a child's data under its home, so a child is removed with its data (--erase-data --yes)", ErrInvalid)
+
+// maxChildName bounds a child's name.
+const maxChildName = 100
+
+// CheckChildName refuses a name pages could not show: too long, or with
+// control characters.
+func CheckChildName(name string) error {
+	if len(name) > maxChildName || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("%w: a child's name must be at most %d characters, without control characters", ErrInvalid, maxChildName)
+	}
+	return nil
+}
+
+// lcTables names the tables of one schema that the lifecycle touches.
+type lcTables struct {
+	homes, grace, readers string
+	// kids links children to homes: kidsHash and kidsHome are its columns.
+	kids, kidsHash, kidsHome string
+}
+
+var (
+	hearthTables   = lcTables{homes: "homes", grace: "grace_tokens", readers: "readers", kids: "children", kidsHash: "hash", kidsHome: "home_id"}
+	guardianTables = lcTables{homes: "hearth_homes", grace: "hearth_grace_tokens", readers: "hearth_readers", kids: "hearth_home_children", kidsHash: "child_hash", kidsHome: "home_id"}
+)
+
+// edgeCols are the columns of an EdgeState, in scan order, of home h.
+const edgeCols = `h.id, h.edge_id, h.edge_version, h.backlog_messages, h.backlog_oldest_seconds, h.dead_letters,
+	h.last_seen, h.revoked_at IS NOT NULL`

@@ -1,0 +1,21 @@
+-- The fleet's lifecycle (hearth-central home rotate-token, revoke, the
+-- console): a child's name for pages; a home's revocation; the previous
+-- token of a planned rotation while its grace period lasts (in the
+-- database, so every replica honours and ends it alike); what the home's
+-- edge last said of itself in its request headers.
+
+ALTER TABLE children ADD COLUMN name text NOT NULL DEFAULT '';
+
+ALTER TABLE homes ADD COLUMN revoked_at timestamptz;
+ALTER TABLE homes ADD COLUMN edge_id text NOT NULL DEFAULT '';
+ALTER TABLE homes ADD COLUMN edge_version text NOT NULL DEFAULT '';
+ALTER TABLE homes ADD COLUMN backlog_messages bigint NOT NULL DEFAULT -1;
+ALTER TABLE homes ADD COLUMN backlog_oldest_seconds bigint NOT NULL DEFAULT -1;
+ALTER TABLE homes ADD COLUMN dead_letters bigint NOT NULL DEFAULT -1;
+
+CREATE TABLE grace_tokens (
+    token_hash text PRIMARY KEY,
+    home_id    text NOT NULL REFERENCES homes (id) ON DELETE CASCADE,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX grace_tokens_home_id ON grace_tokens (home_id);
