@@ -101,7 +101,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
-	s.reg.MustRegister(buildInfo(s.version()))
+	s.reg.MustRegister(admin.BuildInfo("hearth-central", s.version()))
 	s.metrics = newMetrics(s.reg)
 	s.ops = newOpsMetrics(s.reg, s.certs != nil)
 	s.serving = svc.NewServing(log, func(name string, up bool) { s.ops.listenerUp.WithLabelValues(name).Set(b2f(up)) })

@@ -114,7 +114,7 @@ func TestServer_Version(t *testing.T) {
 	if code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Version != "7.7.7-test" || !st.Ready {
 		t.Fatalf("/status: %d %s", code, body)
 	}
-	if _, m := httpGet(t, admin+"/metrics"); !strings.Contains(m, `hearth_build_info{component="hearth-central",goversion=`) ||
+	if _, m := httpGet(t, admin+"/metrics"); !strings.Contains(m, `hearth_build_info{component="hearth-central",goarch=`) ||
 		!strings.Contains(m, `version="7.7.7-test"} 1`) {
 		t.Fatalf("metrics lack hearth_build_info")
 	}

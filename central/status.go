@@ -1,10 +1,8 @@
 package central
 
 import (
-	"runtime"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
 
@@ -36,15 +34,4 @@ func (s *Server) serveStatus(ctx *fasthttp.RequestCtx) {
 		r.Ready, r.NotReady = false, err.Error()
 	}
 	writeJSON(ctx, fasthttp.StatusOK, r)
-}
-
-// buildInfo is hearth_build_info{component,version,goversion} 1, the same
-// series hearthd exports, so one query finds every build in the fleet.
-func buildInfo(version string) prometheus.Collector {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "hearth_build_info",
-		Help: "1, labelled with the program, its version and the Go version it was built with.",
-	}, []string{"component", "version", "goversion"})
-	g.WithLabelValues("hearth-central", version, runtime.Version()).Set(1)
-	return g
 }

@@ -77,7 +77,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry(), outbox: ob}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewBuildInfoCollector(), admin.BuildInfo(Version), ob.Collector())
+		collectors.NewBuildInfoCollector(), admin.BuildInfo("hearthd", Version), ob.Collector())
 	d.serving = svc.NewServing(log, d.listenerGauge())
 	var sink ingest.Sink = ob
 	if benchNoStore {

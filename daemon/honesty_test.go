@@ -89,7 +89,7 @@ func TestStatusAndMetrics_NameTheVersion(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(body), `hearth_build_info{`) || !strings.Contains(string(body), `version="9.8.7-test"`) {
+	if !strings.Contains(string(body), `hearth_build_info{component="hearthd"`) || !strings.Contains(string(body), `version="9.8.7-test"`) {
 		t.Errorf("metrics lack hearth_build_info with the version")
 	}
 }

@@ -7,13 +7,16 @@ import (
 )
 
 // BuildInfo is the collector of hearth_build_info: a constant 1 labelled
-// with the binary's version, so a dashboard can show which version each
-// server runs and an alert can notice a fleet on mixed versions.
-func BuildInfo(version string) prometheus.Collector {
+// with the program (hearthd, hearth-central), its version, and the Go
+// version and architecture it was built for — the same series on both
+// servers, so one query finds every build in the fleet and an alert can
+// notice mixed versions.
+func BuildInfo(component, version string) prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "hearth_build_info",
-		Help: "Always 1; the labels name this binary's version, Go version and architecture.",
+		Help: "Always 1; the labels name the program, its version, and the Go version and architecture it was built for.",
 		ConstLabels: prometheus.Labels{
+			"component": component,
 			"version":   version,
 			"goversion": runtime.Version(),
 			"goarch":    runtime.GOARCH,
