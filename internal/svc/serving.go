@@ -53,13 +53,14 @@ func (s *Serving) failed(name, addr string, err error) {
 	} else {
 		why += " (its socket was closed)"
 	}
+	// Logged before it is recorded: whoever sees Err fail finds the log.
+	s.log.Error(why+"; /readyz fails until the process is restarted", "listener", name)
 	s.mu.Lock()
 	s.stopped = append(s.stopped, why)
 	s.mu.Unlock()
 	if s.onChange != nil {
 		s.onChange(name, false)
 	}
-	s.log.Error(why+"; /readyz fails until the process is restarted", "listener", name)
 }
 
 // Stop marks the start of a shutdown: listeners stopping from now on are
