@@ -195,11 +195,12 @@ func prepareMessage(bm *hearth.BatchMessage, clock EdgeClock, retention time.Dur
 	}
 	recv = clock.ReceivedAt(recv, bm.Synced).UTC()
 	w := hearth.Window{Now: recv, MaxAge: retention, MaxFuture: hearth.DefaultMaxFuture}
-	c, err := hearth.Check(kind, bm.Data, hearth.Rules{Mode: hearth.ModeStrict, Window: w})
+	p, err := hearth.CheckStrict(kind, bm.Data, w)
 	if err != nil {
 		return hearth.Message{}, err
 	}
-	return hearth.Message{ChildHash: bm.ChildHash, Kind: kind, ReceivedAt: recv, Synced: true, Via: bm.Via, Data: c.Data, Payload: c.Payload}, nil
+	// Data stays as the edge sent it: the store writes from the payload.
+	return hearth.Message{ChildHash: bm.ChildHash, Kind: kind, ReceivedAt: recv, Synced: true, Via: bm.Via, Data: bm.Data, Payload: p}, nil
 }
 
 func invalid(field, reason string) error {
