@@ -38,7 +38,7 @@ func benchBody(tb testing.TB, n int, kind hearth.Kind, kids []string, at time.Ti
 // benchData is the canonical data of message i of kind, as an edge stores it.
 func benchData(kind hearth.Kind, i int, recv time.Time) []byte {
 	var p hearth.Payload
-	ts := recv.Add(-time.Duration(i%60) * time.Second).Truncate(time.Millisecond)
+	ts := recv.Add(-time.Second).Truncate(time.Millisecond) // distinct when recv is
 	switch kind {
 	case hearth.KindLocation:
 		p.Location = &hearth.Location{Timestamp: ts, Latitude: 40.7128 + float64(i)/1e5, Longitude: -74.006 - float64(i)/1e5}
