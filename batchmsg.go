@@ -1,6 +1,7 @@
 package hearth
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -464,7 +465,7 @@ func (s *scanner) text() (string, bool) {
 		return "", false
 	}
 	raw := s.buf[start:s.pos]
-	raw = raw[bytesIndexByte(raw, '"')+1 : len(raw)-1]
+	raw = raw[bytes.IndexByte(raw, '"')+1 : len(raw)-1] // between the quotes, after any space
 	out := make([]byte, 0, len(raw))
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
@@ -496,15 +497,6 @@ func (s *scanner) text() (string, bool) {
 		}
 	}
 	return string(out), true
-}
-
-func bytesIndexByte(b []byte, c byte) int {
-	for i := range b {
-		if b[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // plainString is plainBytes as a string: a slice of str, or a copy. Bytes
