@@ -22,10 +22,10 @@ func sameCheck(t *testing.T, k Kind, data []byte, w Window) {
 	}
 }
 
-// FuzzCheckStrict checks that central's one-pass decoder never differs
+// FuzzOnePassCheck checks that central's one-pass decoder never differs
 // from Check in ModeStrict, with the absolute bounds only and with
 // central's window.
-func FuzzCheckStrict(f *testing.F) {
+func FuzzOnePassCheck(f *testing.F) {
 	for _, seed := range append(fuzzSeeds(), canonicalSeeds()...) {
 		f.Add([]byte(seed))
 	}
