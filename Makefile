@@ -32,6 +32,8 @@ fuzz:
 	$(GO) test -run x -fuzz FuzzCheck -fuzztime $(FUZZTIME) .
 	$(GO) test -run x -fuzz FuzzDecodeBatch -fuzztime $(FUZZTIME) ./central/
 	$(GO) test -run x -fuzz FuzzEdgeAckedCentralKeeps -fuzztime $(FUZZTIME) ./central/
+	$(GO) test -run x -fuzz FuzzOnePassCheck -fuzztime $(FUZZTIME) .
+	$(GO) test -run x -fuzz FuzzScanBatch -fuzztime $(FUZZTIME) ./central/
 	$(GO) test -run x -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./outbox/
 
 ## bench: Go benchmarks plus the load scenarios of bench/RESULTS.md.

@@ -116,3 +116,4 @@ printf '\n== central, phones away from home (%s per run, mixed messages)\n' "$DU
 printf '%-10s %-7s %12s %9s %9s\n' store phones "acked/s" "p50 ms" "p99 ms"
 central "sqlite://$OUT/central.db"
 if [ -n "${HEARTH_BENCH_PG:-}" ]; then central "$HEARTH_BENCH_PG"; else echo "(set HEARTH_BENCH_PG=postgres://… to add PostgreSQL)"; fi
+printf '\n== central drains a backlog into PostgreSQL (issue 10; bench/central_drain.sh)\n'; bench/central_drain.sh || echo "central drain benchmark failed"

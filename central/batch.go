@@ -70,31 +70,57 @@ func ReadBatch(r io.Reader, encoding string, lim BatchLimits) (Batch, error) {
 	if err != nil {
 		return Batch{}, err
 	}
+	sb, ok := hearth.ScanBatch(raw)
+	if !ok {
+		// Not in the form edges write: the general decoder gives the answer.
+		if sb, err = decodeBatchBody(raw, lim.MaxMessages); err != nil {
+			return Batch{}, err
+		}
+	}
+	b := Batch{EdgeID: sb.EdgeID, Messages: sb.Messages}
+	if b.SentAt, err = time.Parse(time.RFC3339Nano, sb.SentAt); err != nil {
+		return Batch{}, badBatch("sent_at: %q is not an RFC 3339 time", clip(sb.SentAt))
+	}
+	if n := len(b.Messages); n > lim.MaxMessages {
+		return Batch{}, tooMany(n, lim.MaxMessages)
+	}
+	return b, nil
+}
+
+func tooMany(n, max int) *BatchError {
+	return &BatchError{Status: 413, Reason: fmt.Sprintf("batch has %d messages; at most %d allowed: split it", n, max)}
+}
+
+// decodeBatchBody decodes a batch body with encoding/json, for any body
+// hearth.ScanBatch does not take. The messages are decoded only when
+// there are not too many of them.
+func decodeBatchBody(raw []byte, maxMessages int) (hearth.ScannedBatch, error) {
 	var w struct {
 		EdgeID   string             `json:"edge_id"`
 		SentAt   *string            `json:"sent_at"`
 		Messages *[]json.RawMessage `json:"messages"`
 	}
 	if err := strictObject(raw, &w); err != nil {
-		return Batch{}, badBatch("body: %v", err)
+		return hearth.ScannedBatch{}, badBatch("body: %v", err)
 	}
-	b := Batch{EdgeID: w.EdgeID}
+	b := hearth.ScannedBatch{EdgeID: w.EdgeID}
 	if w.SentAt == nil {
-		return Batch{}, badBatch(`sent_at is required (the edge's clock when sending, RFC 3339)`)
+		return b, badBatch(`sent_at is required (the edge's clock when sending, RFC 3339)`)
 	}
-	if b.SentAt, err = time.Parse(time.RFC3339Nano, *w.SentAt); err != nil {
-		return Batch{}, badBatch("sent_at: %q is not an RFC 3339 time", clip(*w.SentAt))
+	if _, err := time.Parse(time.RFC3339Nano, *w.SentAt); err != nil {
+		return b, badBatch("sent_at: %q is not an RFC 3339 time", clip(*w.SentAt))
 	}
+	b.SentAt = *w.SentAt
 	if w.Messages == nil {
-		return Batch{}, badBatch("messages is required (a list)")
+		return b, badBatch("messages is required (a list)")
 	}
-	if n := len(*w.Messages); n > lim.MaxMessages {
-		return Batch{}, &BatchError{Status: 413, Reason: fmt.Sprintf("batch has %d messages; at most %d allowed: split it", n, lim.MaxMessages)}
+	if n := len(*w.Messages); n > maxMessages {
+		return b, tooMany(n, maxMessages)
 	}
 	b.Messages = make([]hearth.BatchMessage, len(*w.Messages))
 	for i, m := range *w.Messages {
 		if err := decodeMessage(m, &b.Messages[i]); err != nil {
-			return Batch{}, badBatch("messages[%d]: %v", i, err)
+			return b, badBatch("messages[%d]: %v", i, err)
 		}
 	}
 	return b, nil

@@ -5,9 +5,12 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guardianai/hearth"
 )
 
 func gz(t testing.TB, s string) []byte {
@@ -132,4 +135,46 @@ func FuzzDecodeBatch(f *testing.F) {
 			t.Fatal(fmt.Sprint("over the message limit: ", len(b.Messages)))
 		}
 	})
+}
+
+// Ensure that the one-pass batch decoder takes what the forwarder writes,
+// and that whatever it takes, encoding/json decodes to the same batch.
+func FuzzScanBatch(f *testing.F) {
+	f.Add([]byte(okBatch))
+	f.Add(benchBody(f, 3, hearth.KindSiteAccess, []string{"a", "b"}, time.Now()))
+	f.Add([]byte(`{"sent_at":"2025-12-10T10:30:05Z","messages":[{"seq":1,"data":null,"synced":true}], "edge_id":"é"}`))
+	f.Add([]byte(`{"sent_at":"2025-12-10T10:30:05Z","messages":[{"seq":1,"SEQ":2}]}`))
+	f.Add([]byte(`{"sent_at":"2025-12-10T10:30:05Z","messages":[{"seq":1,"data":{"a":[1,"\u00e9",{}]},"via":"\u0077s"}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := hearth.ScanBatch(body)
+		if !ok {
+			return
+		}
+		slow, err := decodeBatchBody(body, 1<<20)
+		if _, perr := time.Parse(time.RFC3339Nano, fast.SentAt); perr != nil && err != nil && strings.HasPrefix(err.Error(), "sent_at:") {
+			return // ReadBatch refuses both alike, when it parses sent_at
+		}
+		if err != nil {
+			t.Fatalf("ScanBatch took %q, encoding/json refuses it: %v", body, err)
+		}
+		if fast.EdgeID != slow.EdgeID || fast.SentAt != slow.SentAt || len(fast.Messages) != len(slow.Messages) {
+			t.Fatalf("%q: ScanBatch %+v, encoding/json %+v", body, fast, slow)
+		}
+		for i := range fast.Messages {
+			if !reflect.DeepEqual(fast.Messages[i], slow.Messages[i]) {
+				t.Fatalf("%q: message %d: ScanBatch %+v, encoding/json %+v", body, i, fast.Messages[i], slow.Messages[i])
+			}
+		}
+	})
+}
+
+// Ensure that a batch as the forwarder writes it takes the one-pass path.
+func TestScanBatch_ForwarderForm(t *testing.T) {
+	for _, k := range hearth.Kinds {
+		body := benchBody(t, 20, k, []string{"kid-a", "kid-b"}, time.Now())
+		b, ok := hearth.ScanBatch(body)
+		if !ok || len(b.Messages) != 20 || b.Messages[19].Seq != 1019 || b.Messages[0].ChildHash != "kid-a" {
+			t.Fatalf("%s: ok %v, %+v", k, ok, b)
+		}
+	}
 }

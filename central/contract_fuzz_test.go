@@ -1,6 +1,7 @@
 package central
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -54,6 +55,9 @@ func FuzzEdgeAckedCentralKeeps(f *testing.F) {
 		}
 		if string(msgs[0].Data) != string(c.Data) {
 			t.Fatalf("central's canonical form %s differs from the edge's %s", msgs[0].Data, c.Data)
+		}
+		if !reflect.DeepEqual(msgs[0].Payload, c.Payload) {
+			t.Fatalf("central decodes %s to another payload than the edge acked", c.Data)
 		}
 	})
 }

@@ -49,7 +49,7 @@ func (s *Server) handleBatch(ctx *fasthttp.RequestCtx, now time.Time) string {
 	}
 	s.recordClock(dbctx, home, clock)
 	s.countResults(results)
-	writeJSON(ctx, fasthttp.StatusOK, hearth.BatchReply{Results: WireResults(batch.Messages, results)})
+	writeBatchReply(ctx, batch.Messages, results)
 	s.log.Debug("batch applied", "home", home.ID, "edge", clip(batch.EdgeID), "messages", len(results),
 		"offset", clock.Offset.Round(time.Millisecond), "took", time.Since(now).Round(time.Microsecond))
 	return BatchOK
@@ -196,11 +196,12 @@ func prepareMessage(bm *hearth.BatchMessage, clock EdgeClock, retention time.Dur
 	}
 	recv = clock.ReceivedAt(recv, bm.Synced).UTC()
 	w := hearth.Window{Now: recv, MaxAge: retention, MaxFuture: hearth.DefaultMaxFuture}
-	c, err := hearth.Check(kind, bm.Data, hearth.Rules{Mode: hearth.ModeStrict, Window: w})
+	p, err := hearth.CheckStrict(kind, bm.Data, w)
 	if err != nil {
 		return hearth.Message{}, err
 	}
-	return hearth.Message{ChildHash: bm.ChildHash, Kind: kind, ReceivedAt: recv, Synced: true, Via: bm.Via, Data: c.Data, Payload: c.Payload}, nil
+	// Data stays as the edge sent it: the store writes from the payload.
+	return hearth.Message{ChildHash: bm.ChildHash, Kind: kind, ReceivedAt: recv, Synced: true, Via: bm.Via, Data: bm.Data, Payload: p}, nil
 }
 
 func invalid(field, reason string) error {
@@ -216,12 +217,19 @@ func rejection(err error) store.Result {
 	return store.Result{Status: store.StatusRejected, Code: code, Error: err.Error()}
 }
 
+// countResults counts a batch's results per status and code: one
+// look-up of the labelled counter per distinct pair, not per message.
 func (s *Server) countResults(results []store.Result) {
+	type label struct{ status, code string }
+	counts := make(map[label]int, 2)
 	for _, r := range results {
 		code := codeNone
 		if r.Status != store.StatusOK {
 			code = r.Code
 		}
-		s.metrics.messages.WithLabelValues(r.Status, code).Inc()
+		counts[label{r.Status, code}]++
+	}
+	for l, n := range counts {
+		s.metrics.messages.WithLabelValues(l.status, l.code).Add(float64(n))
 	}
 }

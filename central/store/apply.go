@@ -162,41 +162,17 @@ func (p *parsed) plan(home string, msgs []hearth.Message, owned owners) ([]Resul
 			results[i], ok[i] = Result{Status: StatusOK}, true
 		}
 	}
-	var b builder
-	for k, r := range p.days {
-		if ok[p.dayOf[k]] {
-			putNewer(&b.days, r.dayKey, r)
-		}
+	return results, rows{
+		days:  winners(kept(p.days, p.dayOf, ok), cmpDay),
+		hours: winners(kept(p.hours, p.hourOf, ok), cmpHour),
+		locs:  winners(kept(p.locs, p.locOf, ok), cmpLoc),
+		sites: winners(kept(p.sites, p.siteOf, ok), cmpSite),
 	}
-	for k, r := range p.hours {
-		if ok[p.hourOf[k]] {
-			putNewer(&b.hours, r.hourKey, r)
-		}
-	}
-	for k, r := range p.locs {
-		if ok[p.locOf[k]] {
-			putNewer(&b.locs, r.tsKey, r)
-		}
-	}
-	for k, r := range p.sites {
-		if ok[p.siteOf[k]] {
-			putNewer(&b.sites, r.siteKey, r)
-		}
-	}
-	return results, b.rows()
 }
 
 // plan parses msgs and plans them in one step.
 func plan(home string, msgs []hearth.Message, owned owners, opts Options) ([]Result, rows) {
 	return parse(msgs, opts).plan(home, msgs, owned)
-}
-
-// builder collects the winning row per key.
-type builder struct {
-	days  map[dayKey]dayRow
-	hours map[hourKey]hourRow
-	locs  map[tsKey]locRow
-	sites map[siteKey]siteRow
 }
 
 func rejected(code, reason string) Result {
@@ -270,42 +246,49 @@ func (p *parsed) addSiteAccess(i int, child string, sa *hearth.SiteAccess, recv 
 	}
 }
 
-// putNewer stores r under k unless the row there already wins over it.
-func putNewer[K comparable, R interface{ newer(R) bool }](m *map[K]R, k K, r R) {
-	if *m == nil {
-		*m = make(map[K]R)
+// kept returns the rows whose message (of) is ok.
+func kept[R any](rs []R, of []int, ok []bool) []R {
+	out := make([]R, 0, len(rs))
+	for k, r := range rs {
+		if ok[of[k]] {
+			out = append(out, r)
+		}
 	}
-	if cur, ok := (*m)[k]; ok && !r.newer(cur) {
-		return
-	}
-	(*m)[k] = r
-}
-
-func (b *builder) rows() rows {
-	var r rows
-	r.days = sortedValues(b.days, func(a, b dayRow) int {
-		return cmp.Or(cmp.Compare(a.child, b.child), cmp.Compare(a.date, b.date))
-	})
-	r.hours = sortedValues(b.hours, func(a, b hourRow) int {
-		return cmp.Or(cmp.Compare(a.child, b.child), cmp.Compare(a.date, b.date),
-			cmp.Compare(a.app, b.app), cmp.Compare(a.hour, b.hour))
-	})
-	r.locs = sortedValues(b.locs, func(a, b locRow) int {
-		return cmp.Or(cmp.Compare(a.child, b.child), a.ts.Compare(b.ts))
-	})
-	r.sites = sortedValues(b.sites, func(a, b siteRow) int {
-		return cmp.Or(cmp.Compare(a.child, b.child), a.ts.Compare(b.ts), cmp.Compare(a.url, b.url))
-	})
-	return r
-}
-
-func sortedValues[K comparable, R any](m map[K]R, cmp func(a, b R) int) []R {
-	out := make([]R, 0, len(m))
-	for _, r := range m {
-		out = append(out, r)
-	}
-	slices.SortFunc(out, cmp)
 	return out
+}
+
+// winners sorts rs by key and keeps one row per key, the one that wins by
+// its newer method. Rows neither of which is newer are equal in every
+// stored value, so which of them stays makes no difference.
+func winners[R interface{ newer(R) bool }](rs []R, key func(a, b R) int) []R {
+	slices.SortFunc(rs, func(a, b R) int {
+		if c := key(a, b); c != 0 {
+			return c
+		}
+		switch {
+		case a.newer(b):
+			return -1
+		case b.newer(a):
+			return 1
+		}
+		return 0
+	})
+	return slices.CompactFunc(rs, func(a, b R) bool { return key(a, b) == 0 })
+}
+
+func cmpDay(a, b dayRow) int {
+	return cmp.Or(cmp.Compare(a.child, b.child), cmp.Compare(a.date, b.date))
+}
+
+func cmpHour(a, b hourRow) int {
+	return cmp.Or(cmp.Compare(a.child, b.child), cmp.Compare(a.date, b.date),
+		cmp.Compare(a.app, b.app), cmp.Compare(a.hour, b.hour))
+}
+
+func cmpLoc(a, b locRow) int { return cmp.Or(cmp.Compare(a.child, b.child), a.ts.Compare(b.ts)) }
+
+func cmpSite(a, b siteRow) int {
+	return cmp.Or(cmp.Compare(a.child, b.child), a.ts.Compare(b.ts), cmp.Compare(a.url, b.url))
 }
 
 // distinctChildren returns the child hashes of msgs that can exist, each
@@ -313,14 +296,19 @@ func sortedValues[K comparable, R any](m map[K]R, cmp func(a, b R) int) []R {
 // it could not be stored, and PostgreSQL would fail the whole batch on
 // invalid UTF-8.
 func distinctChildren(msgs []hearth.Message) []string {
-	out := make([]string, 0, 8)
+	all := make([]string, len(msgs))
 	for i := range msgs {
-		if checkChildHash(msgs[i].ChildHash) == nil {
-			out = append(out, msgs[i].ChildHash)
+		all[i] = msgs[i].ChildHash
+	}
+	slices.Sort(all)
+	all = slices.Compact(all) // a batch names few children: check each once
+	out := all[:0]
+	for _, c := range all {
+		if checkChildHash(c) == nil {
+			out = append(out, c)
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 // pruneDay returns the first date Prune keeps for a cut-off time: Apply

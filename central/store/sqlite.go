@@ -119,30 +119,6 @@ func (s *SQLite) Ping(ctx context.Context) error {
 	return sqliteErr("ping sqlite", s.w.PingContext(ctx))
 }
 
-// The upserts, one per table, over a JSON array of row arrays. "WHERE true"
-// keeps the parser from reading ON CONFLICT as a join constraint.
-const (
-	sqliteUpsertDays = `INSERT INTO screen_time (child, date, total_seconds, received_at)
-SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?) WHERE true
-ON CONFLICT (child, date) DO UPDATE SET total_seconds = excluded.total_seconds, received_at = excluded.received_at
-WHERE (excluded.received_at, excluded.total_seconds) > (screen_time.received_at, screen_time.total_seconds)`
-
-	sqliteUpsertHours = `INSERT INTO app_screen_time (child, date, app, hour, seconds, received_at)
-SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?) WHERE true
-ON CONFLICT (child, date, app, hour) DO UPDATE SET seconds = excluded.seconds, received_at = excluded.received_at
-WHERE (excluded.received_at, excluded.seconds) > (app_screen_time.received_at, app_screen_time.seconds)`
-
-	sqliteUpsertLocs = `INSERT INTO locations (child, ts, latitude, longitude, received_at)
-SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?) WHERE true
-ON CONFLICT (child, ts) DO UPDATE SET latitude = excluded.latitude, longitude = excluded.longitude, received_at = excluded.received_at
-WHERE (excluded.received_at, excluded.latitude, excluded.longitude) > (locations.received_at, locations.latitude, locations.longitude)`
-
-	sqliteUpsertSites = `INSERT INTO site_access (child, ts, url, accessed, received_at)
-SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?) WHERE true
-ON CONFLICT (child, ts, url) DO UPDATE SET accessed = excluded.accessed, received_at = excluded.received_at
-WHERE (excluded.received_at, excluded.accessed) > (site_access.received_at, site_access.accessed)`
-)
-
 // Apply upserts msgs in one transaction; see Store.
 func (s *SQLite) Apply(ctx context.Context, home string, msgs []hearth.Message) ([]Result, error) {
 	if len(msgs) == 0 {
@@ -154,88 +130,18 @@ func (s *SQLite) Apply(ctx context.Context, home string, msgs []hearth.Message) 
 		return nil, sqliteErr("apply batch", err)
 	}
 	defer tx.Rollback()
-	owned, err := s.owners(ctx, tx, distinctChildren(msgs))
+	owned, err := sqliteOwners(ctx, tx, distinctChildren(msgs))
 	if err != nil {
 		return nil, sqliteErr("apply batch: look up children", err)
 	}
 	results, r := p.plan(home, msgs, owned)
-	for _, st := range []struct {
-		sql  string
-		json []byte
-	}{
-		{sqliteUpsertDays, daysJSON(r.days)},
-		{sqliteUpsertHours, hoursJSON(r.hours)},
-		{sqliteUpsertLocs, locsJSON(r.locs)},
-		{sqliteUpsertSites, sitesJSON(r.sites)},
-	} {
-		if st.json == nil {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, st.sql, string(st.json)); err != nil {
-			return nil, sqliteErr("apply batch", err)
-		}
+	if err := s.upsertRows(ctx, tx, r); err != nil {
+		return nil, sqliteErr("apply batch", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, sqliteErr("apply batch: commit", err)
 	}
 	return results, nil
-}
-
-func (s *SQLite) owners(ctx context.Context, tx *sql.Tx, children []string) (owners, error) {
-	var b jsonArray
-	for _, c := range children {
-		b.str(c)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT c.hash, c.home_id FROM json_each(?) AS j JOIN children AS c ON c.hash = j.value`, string(b.done()))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	owned := make(owners, len(children))
-	for rows.Next() {
-		var child, home string
-		if err := rows.Scan(&child, &home); err != nil {
-			return nil, err
-		}
-		owned[child] = home
-	}
-	return owned, rows.Err()
-}
-
-func daysJSON(rs []dayRow) []byte {
-	var b jsonArray
-	for _, r := range rs {
-		b.row().str(r.child).str(r.date).int(r.total).ts(r.recv)
-	}
-	return b.done()
-}
-
-func hoursJSON(rs []hourRow) []byte {
-	var b jsonArray
-	for _, r := range rs {
-		b.row().str(r.child).str(r.date).str(r.app).int(int64(r.hour)).int(r.secs).ts(r.recv)
-	}
-	return b.done()
-}
-
-func locsJSON(rs []locRow) []byte {
-	var b jsonArray
-	for _, r := range rs {
-		b.row().str(r.child).ts(r.ts).float(r.lat).float(r.lon).ts(r.recv)
-	}
-	return b.done()
-}
-
-func sitesJSON(rs []siteRow) []byte {
-	var b jsonArray
-	for _, r := range rs {
-		acc := int64(0)
-		if r.accessed {
-			acc = 1
-		}
-		b.row().str(r.child).ts(r.ts).str(r.url).int(acc).ts(r.recv)
-	}
-	return b.done()
 }
 
 // AddHome creates a home; see Store.

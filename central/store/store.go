@@ -18,8 +18,11 @@ type Store interface {
 	// Apply upserts msgs in one transaction and returns one Result per
 	// message, in order. home "" skips the tenancy check (direct device
 	// ingest); otherwise a message for a child of another home is rejected
-	// and never stored. Payloads are parsed again against the retention
-	// window, so stale data forwarded late is rejected with a reason. A
+	// and never stored. The rows are written from each message's typed
+	// Payload, which the caller has checked (central's batch path checks it
+	// against the message's own received_at); a message with only Data is
+	// checked here against the retention window, so stale data is rejected
+	// with a reason. A
 	// message whose rows lose against newer stored rows is still "ok": the
 	// store holds the newest truth per key. The error is non-nil only when
 	// nothing was stored; it wraps ErrUnavailable when retrying later may
