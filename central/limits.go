@@ -296,8 +296,12 @@ func (h *homeLimiter) enter(home string, now time.Time) *refusal {
 		st = &homeState{tokens: h.burst, last: now}
 		h.homes[home] = st
 	}
-	st.tokens = min(h.burst, st.tokens+now.Sub(st.last).Seconds()*h.rate)
-	st.last = now
+	// Concurrent requests may read the clock out of order: a step back
+	// refills nothing rather than taking tokens away.
+	if elapsed := now.Sub(st.last); elapsed > 0 {
+		st.tokens = min(h.burst, st.tokens+elapsed.Seconds()*h.rate)
+		st.last = now
+	}
 	if st.inFlight >= h.inFlight {
 		return &refusal{429, limitHomeInFlight, fmt.Sprintf("this home already has %d batches in flight; send one at a time", st.inFlight), time.Second}
 	}
