@@ -7,6 +7,7 @@
 package forwarder
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -30,13 +31,18 @@ import (
 
 // Queue is the durable outbox the forwarder drains; *outbox.Outbox is one.
 type Queue interface {
-	// ReadOldest returns up to n pending records, oldest first.
-	ReadOldest(n int) ([]outbox.Record, error)
-	// Delete removes records central has stored.
-	Delete(seqs ...uint64) error
-	// DeadLetter moves a record central refused for good aside with reason.
-	DeadLetter(seq uint64, reason string) error
-	// Stats is cheap and tells whether anything is pending.
+	// ReadBatch appends the oldest pending messages, in their batch JSON,
+	// to b.JSON (at most n, within maxBytes) and their seqs to b.Seqs.
+	ReadBatch(b *outbox.Batch, n, maxBytes int) error
+	// DeleteLater removes records central has stored; reads skip them
+	// at once, and the delete is committed with the next append.
+	DeleteLater(seqs ...uint64)
+	// DeadLetterLater moves a record central refused for good aside with
+	// reason, as DeleteLater deletes.
+	DeadLetterLater(seq uint64, reason string)
+	// Appended delivers a token after messages were appended.
+	Appended() <-chan struct{}
+	// Stats is cheap and tells how much is pending.
 	Stats() outbox.Stats
 }
 
@@ -67,8 +73,10 @@ type Config struct {
 	// outage does not replay at once; 0 means none.
 	ReplayJitter time.Duration
 	BaseBackoff  time.Duration // first retry's ceiling; default 1s
-	Poll         time.Duration // how often an empty queue is checked; default 200ms
-	RosterEvery  time.Duration // roster sync interval; default 5m
+	// Poll is how often an empty queue is looked at besides the queue's
+	// wake-up on append (a safety net, not the path data takes); default 5s.
+	Poll        time.Duration
+	RosterEvery time.Duration // roster sync interval; default 5m
 	// CAFile is a PEM file of the CAs trusted for central's certificate,
 	// instead of the system's ("" = the system's).
 	CAFile string
@@ -96,7 +104,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxBackoff, 5*time.Minute)
 	def(&c.Timeout, 30*time.Second)
 	def(&c.BaseBackoff, time.Second)
-	def(&c.Poll, 200*time.Millisecond)
+	def(&c.Poll, 5*time.Second)
 	def(&c.RosterEvery, 5*time.Minute)
 	c.BaseBackoff = min(c.BaseBackoff, c.MaxBackoff)
 	return c
@@ -155,9 +163,11 @@ type Forwarder struct {
 	centralRetention atomic.Int64
 
 	// Owned by the send loop.
-	failures int // consecutive failed batches
-	msgCap   int // batch size learnt from 413s
-	okStreak int // batches accepted since msgCap last shrank
+	batch    outbox.Batch // reused for every batch
+	zipped   bytes.Buffer // the gzipped body, reused
+	failures int          // consecutive failed batches
+	msgCap   int          // batch size learnt from 413s
+	okStreak int          // batches accepted since msgCap last shrank
 }
 
 // New returns a Forwarder draining q to central; roster (may be nil) is
@@ -260,18 +270,18 @@ func (f *Forwarder) Run(ctx context.Context) {
 func (f *Forwarder) sendLoop(ctx context.Context) {
 	f.replayDelay(ctx)
 	for ctx.Err() == nil {
-		recs, err := f.queue.ReadOldest(f.msgCap)
-		if err != nil {
+		f.batch.JSON = appendBatchHead(f.batch.JSON[:0], f.cfg.EdgeID, time.Now())
+		if err := f.queue.ReadBatch(&f.batch, f.msgCap, int(f.cfg.BatchBytes)); err != nil {
 			f.pause(ctx, f.fail(outcome{label: resultError, err: fmt.Errorf("read outbox: %w", err)}))
 			continue
 		}
-		if len(recs) == 0 {
+		if len(f.batch.Seqs) == 0 {
 			f.setState(StateIdle)
 			f.waitForData(ctx)
 			continue
 		}
 		f.setState(StateSending)
-		o := f.sendBatch(ctx, recs)
+		o := f.sendBatch(ctx, &f.batch)
 		if ctx.Err() != nil {
 			return // abandoned: the batch stays in the outbox
 		}
@@ -291,16 +301,14 @@ func (f *Forwarder) replayDelay(ctx context.Context) {
 	sleep(ctx, d)
 }
 
-// waitForData polls the queue's depth until something is pending.
+// waitForData waits for the queue's wake-up after an append, or Poll.
 func (f *Forwarder) waitForData(ctx context.Context) {
-	t := time.NewTicker(f.cfg.Poll)
+	t := time.NewTimer(f.cfg.Poll)
 	defer t.Stop()
-	for f.queue.Stats().Depth == 0 {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	select {
+	case <-ctx.Done():
+	case <-f.queue.Appended():
+	case <-t.C:
 	}
 }
 
