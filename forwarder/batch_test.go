@@ -31,7 +31,7 @@ func readBatch(t *testing.T, n int, edgeID string, at time.Time, maxBytes int) o
 		t.Fatal(err)
 	}
 	b := outbox.Batch{JSON: appendBatchHead(nil, edgeID, at)}
-	if err := ob.ReadBatch(&b, n, maxBytes); err != nil {
+	if err := ob.ReadBatch(&b, 0, n, maxBytes); err != nil {
 		t.Fatal(err)
 	}
 	b.JSON = closeBatch(b.JSON)

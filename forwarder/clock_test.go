@@ -228,7 +228,7 @@ func TestBatch_Synced(t *testing.T) {
 		t.Fatal(err)
 	}
 	batch := outbox.Batch{JSON: appendBatchHead(nil, "e", time.Now())}
-	if err := ob.ReadBatch(&batch, 10, 1<<20); err != nil {
+	if err := ob.ReadBatch(&batch, 0, 10, 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	var b struct {

@@ -62,7 +62,7 @@ func oldBatch(t *testing.T) []byte {
 func readAll(t *testing.T, ob *outbox.Outbox) []byte {
 	t.Helper()
 	b := outbox.Batch{JSON: appendBatchHead(nil, fixtureEdge, fixtureSentAt)}
-	if err := ob.ReadBatch(&b, 1000, 1<<20); err != nil {
+	if err := ob.ReadBatch(&b, 0, 1000, 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	return closeBatch(b.JSON)

@@ -54,18 +54,23 @@ type reply struct {
 	body   []byte
 }
 
-// sendBatch sends b (read by the outbox into its JSON, after the head)
-// and acts on the answer: it deletes, dead-letters or keeps.
-func (f *Forwarder) sendBatch(ctx context.Context, b *outbox.Batch) outcome {
-	b.JSON = closeBatch(b.JSON)
-	if err := gzipInto(&f.zipped, b.JSON); err != nil {
+// send posts fl's batch (read by the outbox into its JSON, after the
+// head) and keeps central's reply; it runs on a goroutine of its own and
+// touches nothing but fl.
+func (fl *flight) send(ctx context.Context, f *Forwarder) {
+	fl.batch.JSON = closeBatch(fl.batch.JSON)
+	if err := gzipInto(&fl.zipped, fl.batch.JSON); err != nil {
 		panic("BUG: gzip into memory: " + err.Error())
 	}
-	r, err := f.do(ctx, http.MethodPost, hearth.PathEdgeBatches, f.zipped.Bytes())
-	if err != nil {
-		return outcome{label: resultRetry, err: fmt.Errorf("send batch of %d: %w", len(b.Seqs), err)}
+	fl.reply, fl.err = f.do(ctx, http.MethodPost, hearth.PathEdgeBatches, fl.zipped.Bytes())
+}
+
+// settleFlight acts on a batch's reply: it deletes, dead-letters or keeps.
+func (f *Forwarder) settleFlight(fl *flight) outcome {
+	if fl.err != nil {
+		return outcome{label: resultRetry, err: fmt.Errorf("send batch of %d: %w", len(fl.batch.Seqs), fl.err)}
 	}
-	return f.answer(b.Seqs, r)
+	return f.answer(fl.batch.Seqs, fl.reply)
 }
 
 // answer decides per status code what becomes of the batch sent.

@@ -73,7 +73,7 @@ func TestReadBatch_VersionsAndLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := Batch{JSON: []byte(`{"messages":[`)}
-	if err := o.ReadBatch(&b, 10, 1<<20); err != nil {
+	if err := o.ReadBatch(&b, 0, 10, 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	var want []byte
@@ -94,7 +94,7 @@ func TestReadBatch_VersionsAndLimit(t *testing.T) {
 	limit := len(`{"messages":[`) + len(encodeStd(t, 1, &old[0])) + 1 + len(encodeStd(t, 2, &old[1])) + 2
 	buf := &b.JSON[0]
 	b.JSON = append(b.JSON[:0], `{"messages":[`...)
-	if err := o.ReadBatch(&b, 10, limit); err != nil {
+	if err := o.ReadBatch(&b, 0, 10, limit); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.Seqs) != 2 || len(b.JSON)+2 > limit || &b.JSON[0] != buf {
@@ -102,6 +102,12 @@ func TestReadBatch_VersionsAndLimit(t *testing.T) {
 	}
 	if !json.Valid(append(b.JSON, "]}"...)) {
 		t.Fatalf("invalid batch %s", b.JSON)
+	}
+
+	// After seq 2 (a batch of 1 and 2 in flight): 3 and 4.
+	b.JSON = b.JSON[:0]
+	if err := o.ReadBatch(&b, 2, 10, 1<<20); err != nil || len(b.Seqs) != 2 || b.Seqs[0] != 3 || b.Seqs[1] != 4 {
+		t.Fatalf("ReadBatch after 2 = %v, %v", b.Seqs, err)
 	}
 }
 
@@ -120,7 +126,7 @@ func TestDeleteLater_SkippedThenCommitted(t *testing.T) {
 		t.Fatalf("read %d records whose delete is queued", len(recs))
 	}
 	var b Batch
-	if err := o.ReadBatch(&b, 10, 1<<20); err != nil || len(b.Seqs) != 0 {
+	if err := o.ReadBatch(&b, 0, 10, 1<<20); err != nil || len(b.Seqs) != 0 {
 		t.Fatalf("ReadBatch = %v, %v", b.Seqs, err)
 	}
 	if s := o.Stats(); s.Depth != 0 || s.DeadLetters != 0 {

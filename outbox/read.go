@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -108,8 +109,10 @@ type Batch struct {
 // format is copied as stored; what it does not take is not decoded. A
 // record that cannot be read or encoded is moved to the dead letters with
 // the reason, as ReadOldest does. Messages whose delete is queued
-// (DeleteLater) are skipped: they are done.
-func (o *Outbox) ReadBatch(b *Batch, n int, maxBytes int) error {
+// (DeleteLater) are skipped: they are done. Only messages with a sequence
+// number above after are read, so that a reader with a batch in flight
+// can read the next one (0: from the oldest).
+func (o *Outbox) ReadBatch(b *Batch, after uint64, n int, maxBytes int) error {
 	b.Seqs = b.Seqs[:0]
 	if n <= 0 {
 		return nil
@@ -117,7 +120,7 @@ func (o *Outbox) ReadBatch(b *Batch, n int, maxBytes int) error {
 	head := len(b.JSON)
 	for {
 		b.JSON, b.Seqs = b.JSON[:head], b.Seqs[:0]
-		bad, err := o.readBatch(b, n, maxBytes)
+		bad, err := o.readBatch(b, after, n, maxBytes)
 		if err != nil || len(bad) == 0 {
 			return err
 		}
@@ -141,10 +144,12 @@ func (o *Outbox) moveBad(bad []deadItem) error {
 	return nil
 }
 
-func (o *Outbox) readBatch(b *Batch, n int, maxBytes int) (bad []deadItem, err error) {
+func (o *Outbox) readBatch(b *Batch, after uint64, n int, maxBytes int) (bad []deadItem, err error) {
 	err = o.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketPending).Cursor()
-		for k, v := c.First(); k != nil && len(b.Seqs) < n; k, v = c.Next() {
+		var from [8]byte
+		binary.BigEndian.PutUint64(from[:], after+1)
+		for k, v := c.Seek(from[:]); k != nil && len(b.Seqs) < n; k, v = c.Next() {
 			seq := keySeq(k)
 			if o.deferred.has(seq) {
 				continue
