@@ -4,7 +4,8 @@
 # fasthttp + fasthttp/websocket reading only "type", no storing), interleaved;
 # then one phone at household pace through hearthd to central (row latency,
 # outbox bytes written per message). Prints tables; copy the figures into
-# bench/RESULTS.md with the date. BENCH_ONLY=household runs only that part.
+# bench/RESULTS.md with the date. BENCH_ONLY=household or BENCH_ONLY=load runs
+# only that part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${BENCH_DURATION:-10s}
@@ -12,7 +13,7 @@ OUT=$(mktemp -d /tmp/hearth-bench.XXXXXX)
 trap 'pkill -f "$OUT/" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3), $(date -u +%F)"
-ONLY=${BENCH_ONLY:-}
+ONLY=${BENCH_ONLY:-} # "", household or load
 if [ -z "$ONLY" ]; then
 echo "== Go benchmarks"
 go test -run '^$' -bench . -benchtime "${BENCH_GOTIME:-2s}" ./outbox/ ./central/store/... 2>&1 | grep -E '^(Benchmark|ok|---|\s+.*skip)' | tee "$OUT/gobench" || true
@@ -73,19 +74,19 @@ load() {
 }
 
 ROUNDS=${BENCH_ROUNDS:-3}
-if [ -z "$ONLY" ]; then
+if [ "$ONLY" != household ]; then
 printf '\n== load (%s per run, median of %s interleaved runs; phones wait for each ack)\n' "$DUR" "$ROUNDS"
 printf '%-6s %-6s %10s %8s %8s %10s %10s %6s %6s %9s\n' mode phones "hearthd/s" "p50 ms" "p99 ms" "nostore/s" "bare/s" "/nost" "/bare" "B/msg"
 for sc in "ws 1" "ws 10" "ws 50" "ws 200" "http 1" "http 10"; do
   set -- $sc
-  : >"$OUT/real" && : >"$OUT/ceil" && : >"$OUT/bare"
+  : >"$OUT/real" && : >"$OUT/ceil" && : >"$OUT/bare.runs"
   # Interleave the builds so drift on a shared machine hits all alike.
   for _ in $(seq "$ROUNDS"); do
     load hearthd "$1" "$2" >>"$OUT/real"
     load hearthd-nostore "$1" "$2" >>"$OUT/ceil"
-    if [ "$1" = ws ]; then load bare "$1" "$2" >>"$OUT/bare"; fi
+    if [ "$1" = ws ]; then load bare "$1" "$2" >>"$OUT/bare.runs"; fi
   done
-  python3 - "$1" "$2" "$OUT/real" "$OUT/ceil" "$OUT/bare" <<'PY'
+  python3 - "$1" "$2" "$OUT/real" "$OUT/ceil" "$OUT/bare.runs" <<'PY'
 import json, statistics, sys
 mode, phones = sys.argv[1], sys.argv[2]
 runs = [[json.loads(l) for l in open(f)] for f in sys.argv[3:6]]
@@ -96,6 +97,7 @@ rb = f"{r/b:6.2f}" if b else f"{'-':>6}"
 print(f"{mode:<6} {phones:<6} {r:10.0f} {med(real,'p50_ms'):8.3f} {med(real,'p99_ms'):8.3f} {c:10.0f} {b:10.0f} {r/c:6.2f} {rb} {med(real,'written_per_msg'):9.0f}")
 PY
 done
+[ "$ONLY" = load ] && exit 0
 printf '\n== memory\n'
 start hearthd
 sleep 1

@@ -75,6 +75,8 @@ func DefaultConfig() Config {
 		ForwardMaxBackoff:    5 * time.Minute,
 		ForwardTimeout:       30 * time.Second,
 		ForwardReplayJitter:  10 * time.Second,
+
+		OutboxSettleDelay: 5 * time.Second,
 	}
 }
 
