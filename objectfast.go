@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/guardianai/hearth/internal/jsonscan"
 )
 
 // splitObject is json.Unmarshal of a JSON object into a map of raw
@@ -20,20 +22,17 @@ func splitObject(data []byte) (obj map[string]json.RawMessage, ok bool) {
 		return nil, false
 	}
 	obj = make(map[string]json.RawMessage, 4)
-	i := skipSpace(data, 1)
-	for i < len(data) && data[i] != '}' {
-		kEnd := bytes.IndexByte(data[i+1:], '"') + i + 1
-		key := data[i+1 : kEnd]
-		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
-			return nil, false
+	ok = true
+	jsonscan.Members(data, func(m jsonscan.Member) bool {
+		if bytes.IndexByte(m.Key, '\\') >= 0 || !utf8.Valid(m.Key) {
+			ok = false
+			return false
 		}
-		vStart := skipSpace(data, skipSpace(data, kEnd+1)+1) // past the colon
-		vEnd := skipValue(data, vStart)
-		obj[internField(key)] = data[vStart:vEnd:vEnd]
-		i = skipSpace(data, vEnd)
-		if data[i] == ',' {
-			i = skipSpace(data, i+1)
-		}
+		obj[internField(m.Key)] = m.Value
+		return true
+	})
+	if !ok {
+		return nil, false
 	}
 	return obj, true
 }
@@ -47,45 +46,6 @@ func internField(k []byte) string {
 		}
 	}
 	return string(k)
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the end of the JSON value starting at i; b is valid JSON.
-func skipValue(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			if depth == 0 {
-				return i + 1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i
-			}
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		case ',', ' ', '\t', '\n', '\r':
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return i
 }
 
 // appendLocation appends l as json.Marshal writes it.

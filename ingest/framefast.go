@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/guardianai/hearth/internal/jsonscan"
 )
 
 // decodeFrameFast is DecodeFrame for the frames phones send, without
@@ -20,36 +22,25 @@ func decodeFrameFast(b []byte) (f Frame, ok bool) {
 		return Frame{}, false
 	}
 	var seen [4]bool
-	i := skipSpace(b, 1)
-	for i < len(b) && b[i] != '}' {
-		kEnd := bytes.IndexByte(b[i+1:], '"') + i + 1
-		key := b[i+1 : kEnd]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return Frame{}, false
+	ok = true
+	jsonscan.Members(b, func(m jsonscan.Member) bool {
+		if bytes.IndexByte(m.Key, '\\') >= 0 {
+			ok = false
+			return false
 		}
-		vStart := skipSpace(b, skipSpace(b, kEnd+1)+1) // past the colon
-		vEnd := skipValue(b, vStart)
-		val := b[vStart:vEnd]
-		slot := frameKey(key)
-		if slot < 0 {
-			if slot == -2 {
-				return Frame{}, false
-			}
-		} else {
-			if seen[slot] {
-				return Frame{}, false
-			}
+		slot := frameKey(m.Key)
+		switch {
+		case slot == -2:
+			ok = false
+		case slot >= 0 && seen[slot]:
+			ok = false
+		case slot >= 0:
 			seen[slot] = true
-			if !f.set(slot, val) {
-				return Frame{}, false
-			}
+			ok = f.set(slot, m.Value)
 		}
-		i = skipSpace(b, vEnd)
-		if b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
-	}
-	return f, f.Type != ""
+		return ok
+	})
+	return f, ok && f.Type != ""
 }
 
 // frameKey is the slot of one of DecodeFrame's keys; -1 for another key,
@@ -110,53 +101,4 @@ func internType(s []byte) string {
 		}
 	}
 	return string(s)
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the end of the JSON value starting at i; b is valid JSON.
-func skipValue(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '"':
-			i = skipString(b, i)
-			if depth == 0 {
-				return i + 1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i // the end of a scalar before the closing brace
-			}
-			depth--
-			if depth == 0 {
-				return i + 1
-			}
-		case ',', ' ', '\t', '\n', '\r':
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return i
-}
-
-// skipString returns the index of the closing quote of the string at i.
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i
-		}
-	}
-	return i
 }
