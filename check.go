@@ -164,6 +164,9 @@ func (rd *reader) object(field string, data []byte) (map[string]json.RawMessage,
 	if !utf8.Valid(data) {
 		return nil, invalid(field, "is not valid UTF-8")
 	}
+	if obj, ok := splitObject(data); ok {
+		return obj, nil
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		return nil, invalid(field, "is not valid JSON")

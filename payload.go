@@ -146,7 +146,7 @@ func (p Payload) encode() []byte {
 	case p.ScreenTime != nil:
 		v = p.ScreenTime
 	case p.Location != nil:
-		v = p.Location
+		return appendLocation(make([]byte, 0, 96), p.Location)
 	case p.SiteAccess != nil:
 		v = p.SiteAccess
 	default:

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# make bench: the Go benchmarks, then load scenarios against a real hearthd and
-# against a build that acks without storing (the ceiling), side by side.
-# Prints a table; copy the figures into bench/RESULTS.md with the date.
+# make bench: the Go benchmarks, then load scenarios against a real hearthd,
+# a build that acks without storing (nostore) and the stack's ceiling (bench/bare:
+# fasthttp + fasthttp/websocket reading only "type", no storing), interleaved;
+# then one phone at household pace through hearthd to central (row latency,
+# outbox bytes written per message). Prints tables; copy the figures into
+# bench/RESULTS.md with the date. BENCH_ONLY=household or BENCH_ONLY=load runs
+# only that part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${BENCH_DURATION:-10s}
@@ -9,6 +13,8 @@ OUT=$(mktemp -d /tmp/hearth-bench.XXXXXX)
 trap 'pkill -f "$OUT/" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | cut -d' ' -f3), $(date -u +%F)"
+ONLY=${BENCH_ONLY:-} # "", household or load
+if [ -z "$ONLY" ]; then
 echo "== Go benchmarks"
 go test -run '^$' -bench . -benchtime "${BENCH_GOTIME:-2s}" ./outbox/ ./central/store/... 2>&1 | grep -E '^(Benchmark|ok|---|\s+.*skip)' | tee "$OUT/gobench" || true
 
@@ -28,8 +34,11 @@ if h and s:
 if "BenchmarkApplyGuardianAI_SQLite_LongestTx" in v:
     print(f"== GuardianAI schema, SQLite: longest write transaction (a 10000-message batch) {v['BenchmarkApplyGuardianAI_SQLite_LongestTx']:.0f} ms")
 PY
+fi
 
 go build -o "$OUT/hearthd" ./cmd/hearthd
+go build -o "$OUT/bare" ./bench/bare
+go build -o "$OUT/household" ./bench/household
 go build -tags nostore -o "$OUT/hearthd-nostore" ./cmd/hearthd
 go build -o "$OUT/hearth-load" ./cmd/hearth-load
 go build -o "$OUT/hearth-central" ./cmd/hearth-central
@@ -49,35 +58,46 @@ start() {
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; }
 rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 
-# load BIN MODE PHONES: one scenario, one JSON line.
+# metric NAME: one unlabelled sample of the running daemon's /metrics (0 if none).
+metric() { curl -s "http://127.0.0.1:$((port + 1))/metrics" | awk -v n="$1" '$1 == n {print $2; f=1} END {if (!f) print 0}'; }
+
+# load BIN MODE PHONES: one scenario, one JSON line (with the outbox's
+# written bytes per acked message added for hearthd).
 load() {
   start "$1"
-  "$OUT/hearth-load" --url "$URL" --mode "$2" --phones "$3" --duration "$DUR" --mix location --json
+  local w0 w1
+  w0=$(metric hearth_outbox_written_bytes_total)
+  "$OUT/hearth-load" --url "$URL" --mode "$2" --phones "$3" --duration "$DUR" --mix location --json >"$OUT/one.json"
+  w1=$(metric hearth_outbox_written_bytes_total)
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["written_per_msg"]=(float(sys.argv[3])-float(sys.argv[2]))/max(d["acked"],1); print(json.dumps(d))' "$OUT/one.json" "$w0" "$w1"
   stop
 }
 
 ROUNDS=${BENCH_ROUNDS:-3}
+if [ "$ONLY" != household ]; then
 printf '\n== load (%s per run, median of %s interleaved runs; phones wait for each ack)\n' "$DUR" "$ROUNDS"
-printf '%-8s %-7s %12s %9s %9s %12s %7s\n' mode phones "hearthd/s" "p50 ms" "p99 ms" "ceiling/s" ratio
+printf '%-6s %-6s %10s %8s %8s %10s %10s %6s %6s %9s\n' mode phones "hearthd/s" "p50 ms" "p99 ms" "nostore/s" "bare/s" "/nost" "/bare" "B/msg"
 for sc in "ws 1" "ws 10" "ws 50" "ws 200" "http 1" "http 10"; do
   set -- $sc
-  : >"$OUT/real" && : >"$OUT/ceil"
-  # Interleave the two builds so drift on a shared machine hits both alike.
+  : >"$OUT/real" && : >"$OUT/ceil" && : >"$OUT/bare.runs"
+  # Interleave the builds so drift on a shared machine hits all alike.
   for _ in $(seq "$ROUNDS"); do
     load hearthd "$1" "$2" >>"$OUT/real"
     load hearthd-nostore "$1" "$2" >>"$OUT/ceil"
+    if [ "$1" = ws ]; then load bare "$1" "$2" >>"$OUT/bare.runs"; fi
   done
-  python3 - "$1" "$2" "$OUT/real" "$OUT/ceil" <<'PY'
+  python3 - "$1" "$2" "$OUT/real" "$OUT/ceil" "$OUT/bare.runs" <<'PY'
 import json, statistics, sys
 mode, phones = sys.argv[1], sys.argv[2]
-real = [json.loads(l) for l in open(sys.argv[3])]
-ceil = [json.loads(l) for l in open(sys.argv[4])]
-med = lambda runs, k: statistics.median(r[k] for r in runs)
-r, c = med(real, "msgs_per_sec"), med(ceil, "msgs_per_sec")
-print(f"{mode:<8} {phones:<7} {r:12.0f} {med(real,'p50_ms'):9.3f} {med(real,'p99_ms'):9.3f} {c:12.0f} {r/c:7.2f}")
+runs = [[json.loads(l) for l in open(f)] for f in sys.argv[3:6]]
+med = lambda rs, k: statistics.median(r[k] for r in rs) if rs else 0
+real, ceil, bare = runs
+r, c, b = med(real, "msgs_per_sec"), med(ceil, "msgs_per_sec"), med(bare, "msgs_per_sec")
+rb = f"{r/b:6.2f}" if b else f"{'-':>6}"
+print(f"{mode:<6} {phones:<6} {r:10.0f} {med(real,'p50_ms'):8.3f} {med(real,'p99_ms'):8.3f} {c:10.0f} {b:10.0f} {r/c:6.2f} {rb} {med(real,'written_per_msg'):9.0f}")
 PY
 done
-
+[ "$ONLY" = load ] && exit 0
 printf '\n== memory\n'
 start hearthd
 sleep 1
@@ -91,6 +111,7 @@ wait $LPID || true
 stop
 echo "idle RSS: $((idle / 1024)) MiB ($idle KiB)"
 echo "RSS with $conns idle WebSockets: $((busy / 1024)) MiB; per WebSocket: $(( (busy - idle) * 1024 / (conns > 0 ? conns : 1) )) bytes"
+fi
 
 # central DB: phones away from home, straight to hearth-central on DB.
 central() {
@@ -111,6 +132,47 @@ central() {
   done
   stop
 }
+
+# household: one phone at 10 msgs/s through hearthd to central on SQLite:
+# send -> row readable at central, and the outbox's written bytes (the sum of
+# its pwrite calls, from hearth_outbox_written_bytes_total) per message over
+# append -> forward -> delete; then the same with a 2,000-message backlog
+# (central stopped while it builds, then restarted).
+household() {
+  local hc="$OUT/hearth-central" db="$OUT/hh.db" cport home token kid w0
+  rm -f "$db"*
+  "$hc" migrate --config "" --db "sqlite://$db" >/dev/null
+  read -r home token < <("$hc" home add --config "" --db "sqlite://$db" --json hh | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["home_id"], d["token"])')
+  kid=$("$hc" child add --config "" --db "sqlite://$db" --json --home "$home" | python3 -c 'import json,sys; print(json.load(sys.stdin)["child_hash"])')
+  port=$((port + 2)); cport=$port
+  hcstart() {
+    "$hc" serve --config "" --db "sqlite://$db" --listen "127.0.0.1:$cport" --admin-listen "127.0.0.1:$((cport + 1))" --log-level warn 2>>"$OUT/hh-central.log" &
+    CPID=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((cport + 1))/readyz" >/dev/null && return; sleep 0.05; done
+  }
+  hcstart
+  port=$((port + 2)); rm -rf "$OUT/hh-edge"
+  "$OUT/hearthd" --config "" --data-dir "$OUT/hh-edge" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
+    --central-url "http://127.0.0.1:$cport" --central-token "$token" --forward-max-backoff 1s --forward-replay-jitter 0s --rate-per-second 1000000 --log-level warn 2>"$OUT/hh-edge.log" &
+  PID=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((port + 1))/readyz" >/dev/null && break; sleep 0.05; done
+  sleep 1 # the roster sync
+  local edge="http://127.0.0.1:$port" adm="http://127.0.0.1:$((port + 1))"
+  "$OUT/household" --edge "$edge" --admin "$adm" --central-db "$db" --child "$kid" --rate 10 --messages 20 >/dev/null # warm up
+  "$OUT/household" --edge "$edge" --admin "$adm" --central-db "$db" --child "$kid" --rate 10 --messages 100 |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print("100 msgs at 10/s: row readable at central p50 %.1f ms, p90 %.1f ms, p99 %.1f ms (%d of %d seen); outbox wrote %.0f bytes/msg (%.1f KiB)" % (d["p50_ms"], d["p90_ms"], d["p99_ms"], d["seen"], d["sent"], (d["written_bytes_end"]-d["written_bytes_start"])/d["sent"], (d["written_bytes_end"]-d["written_bytes_start"])/d["sent"]/1024))'
+  kill "$CPID"; wait "$CPID" 2>/dev/null || true
+  w0=$(metric hearth_outbox_written_bytes_total)
+  "$OUT/household" --edge "$edge" --admin "$adm" --child "$kid" --rate 0 --messages 2000 --drain=false >/dev/null
+  hcstart
+  "$OUT/household" --edge "$edge" --admin "$adm" --child "$kid" --rate 10 --messages 100 |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); w=float(sys.argv[1]); print("2,000-message backlog, then 100 at 10/s, all drained: outbox wrote %.0f bytes/msg (%.1f KiB) over 2100" % ((d["written_bytes_end"]-w)/2100, (d["written_bytes_end"]-w)/2100/1024))' "$w0"
+  stop
+  kill "$CPID"; wait "$CPID" 2>/dev/null || true
+}
+printf '\n== household pace: 1 phone -> hearthd -> central (SQLite)\n'
+household
+[ "$ONLY" = household ] && exit 0
 
 printf '\n== central, phones away from home (%s per run, mixed messages)\n' "$DUR"
 printf '%-10s %-7s %12s %9s %9s\n' store phones "acked/s" "p50 ms" "p99 ms"

@@ -44,6 +44,10 @@ type Config struct {
 	Pprof            bool   `yaml:"pprof"`
 	// centralTokenLoaded: CentralToken came from CentralTokenFile (LoadSecrets).
 	centralTokenLoaded bool
+
+	// OutboxSettleDelay: how long the deletes of forwarded messages wait
+	// for an append to share its commit (outbox_settle.go); 0 means 5s.
+	OutboxSettleDelay time.Duration `yaml:"outbox_settle_delay"`
 }
 
 // defaultOutboxMaxBytes is 1 GiB, or 256 MiB on 32-bit routers: bbolt maps
@@ -72,6 +76,8 @@ func DefaultConfig() Config {
 		ForwardMaxBackoff:    5 * time.Minute,
 		ForwardTimeout:       30 * time.Second,
 		ForwardReplayJitter:  10 * time.Second,
+
+		OutboxSettleDelay: 5 * time.Second,
 	}
 }
 

@@ -71,6 +71,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		MaxBytes:    int64(cfg.OutboxMaxBytes),
 		MaxMessages: cfg.OutboxMaxMessages,
 		Logger:      log,
+		SettleDelay: cfg.OutboxSettleDelay,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open outbox: %w", err)

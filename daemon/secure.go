@@ -12,6 +12,7 @@ import (
 // bindProduction ties the production settings (token file, TLS to
 // central, profiles) to their flags and variables.
 func (c *Config) bindProduction(b *config.Binder) {
+	c.bindOutboxSettle(b)
 	b.String(&c.CentralTokenFile, "central-token-file", "file holding the home's token for central (mode 0640 or stricter; read at start)")
 	b.Bool(&c.CentralInsecure, "central-insecure", "allow a plain http:// central_url to a host other than loopback (the token and data cross the network unencrypted)")
 	b.String(&c.CentralCAFile, "central-ca-file", `PEM file of the CAs trusted for central's certificate ("" = the system's)`)

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/guardianai/hearth"
-	"github.com/guardianai/hearth/outbox"
 )
 
 // timeMillis is sent_at's format: RFC 3339 in UTC with milliseconds.
@@ -21,53 +21,37 @@ type refusal struct {
 	reason string
 }
 
-// encodeBatch returns the JSON body of a batch of the oldest of recs whose
-// encoding fits maxBytes (always at least one), the records it holds, and
-// records that cannot be encoded at all (they are never sendable).
-func encodeBatch(edgeID string, sentAt time.Time, recs []outbox.Record, maxBytes int64) (body []byte, sent []outbox.Record, bad []refusal) {
-	var buf bytes.Buffer
+// appendBatchHead appends the start of a batch's JSON, up to the opening
+// of its messages list; the outbox appends the messages (each stored as
+// the JSON it has here), and closeBatch the end.
+func appendBatchHead(dst []byte, edgeID string, sentAt time.Time) []byte {
 	head, _ := json.Marshal(edgeID)
-	fmt.Fprintf(&buf, `{"edge_id":%s,"sent_at":"%s","messages":[`, head, sentAt.UTC().Format(timeMillis))
-	var msg bytes.Buffer
-	for _, r := range recs {
-		msg.Reset()
-		if err := encodeMessage(&msg, r); err != nil {
-			bad = append(bad, refusal{seq: r.Seq, reason: "cannot be encoded for central: " + err.Error()})
-			continue
-		}
-		if len(sent) > 0 && int64(buf.Len()+msg.Len()+2) > maxBytes {
-			break
-		}
-		if len(sent) > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(bytes.TrimSuffix(msg.Bytes(), []byte("\n")))
-		sent = append(sent, r)
-	}
-	buf.WriteString("]}")
-	return buf.Bytes(), sent, bad
+	dst = append(dst, `{"edge_id":`...)
+	dst = append(dst, head...)
+	dst = append(dst, `,"sent_at":"`...)
+	dst = sentAt.UTC().AppendFormat(dst, timeMillis)
+	return append(dst, `","messages":[`...)
 }
 
-func encodeMessage(w *bytes.Buffer, r outbox.Record) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(hearth.BatchMessage{
-		Seq: r.Seq, ChildHash: r.Msg.ChildHash, Type: string(r.Msg.Kind),
-		ReceivedAt: r.Msg.ReceivedAt.UTC().Format(time.RFC3339Nano), Via: r.Msg.Via, Data: r.Msg.Data,
-		Synced: r.Msg.Synced,
-	})
-}
+func closeBatch(dst []byte) []byte { return append(dst, "]}"...) }
 
-func gzipBytes(raw []byte) ([]byte, error) {
-	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed) // a router's CPU is the scarce part
+// gzipWriters are reused: a gzip.Writer holds ~800 KB of tables, too much
+// to build for each batch on a router.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a router's CPU is the scarce part
+	return zw
+}}
+
+// gzipInto compresses raw into out (reset first).
+func gzipInto(out *bytes.Buffer, raw []byte) error {
+	out.Reset()
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(out)
 	if _, err := zw.Write(raw); err != nil {
-		return nil, err
+		return err
 	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return zw.Close()
 }
 
 // plan is what to do with each message of a batch after central's answer.
@@ -81,7 +65,7 @@ type plan struct {
 // matchResults pairs central's 200 answer with the messages sent. It is
 // strict in what it acts on: only a result for a seq that was sent, with
 // status "ok" or "rejected", deletes or dead-letters a message.
-func matchResults(sent []outbox.Record, body []byte) (plan, error) {
+func matchResults(sent []uint64, body []byte) (plan, error) {
 	var r struct {
 		Results *[]hearth.BatchResult `json:"results"` // nil: the field is missing
 	}
@@ -93,7 +77,7 @@ func matchResults(sent []outbox.Record, body []byte) (plan, error) {
 	}
 	pending := make(map[uint64]bool, len(sent))
 	for _, s := range sent {
-		pending[s.Seq] = true
+		pending[s] = true
 	}
 	var p plan
 	for _, res := range *r.Results {
@@ -117,8 +101,8 @@ func matchResults(sent []outbox.Record, body []byte) (plan, error) {
 		delete(pending, res.Seq)
 	}
 	for _, s := range sent {
-		if pending[s.Seq] {
-			p.missing = append(p.missing, s.Seq)
+		if pending[s] {
+			p.missing = append(p.missing, s)
 		}
 	}
 	return p, nil

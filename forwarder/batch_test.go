@@ -1,70 +1,79 @@
 package forwarder
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/central"
 	"github.com/guardianai/hearth/outbox"
 )
 
-func records(n int) []outbox.Record {
-	recs := make([]outbox.Record, n)
-	for i := range recs {
-		recs[i] = outbox.Record{Seq: uint64(i + 10), Msg: location("kid", i)}
+// readBatch appends n messages to a fresh outbox and reads them back as
+// the forwarder does, with the head for edgeID and at.
+func readBatch(t *testing.T, n int, edgeID string, at time.Time, maxBytes int) outbox.Batch {
+	t.Helper()
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return recs
+	t.Cleanup(func() { _ = ob.Close() })
+	msgs := make([]hearth.Message, n)
+	for i := range msgs {
+		msgs[i] = location("kid", i)
+	}
+	if err := ob.Store(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	b := outbox.Batch{JSON: appendBatchHead(nil, edgeID, at)}
+	if err := ob.ReadBatch(&b, 0, n, maxBytes); err != nil {
+		t.Fatal(err)
+	}
+	b.JSON = closeBatch(b.JSON)
+	return b
 }
 
 // Ensure that a batch is what central decodes, in order, with sent_at in
 // milliseconds, and that the byte limit cuts it (but never below one message).
-func TestEncodeBatch_CentralDecodesIt(t *testing.T) {
+func TestBatch_CentralDecodesIt(t *testing.T) {
 	at := time.Date(2025, 12, 10, 10, 30, 5, 123456789, time.UTC)
-	raw, sent, bad := encodeBatch("edge-1", at, records(5), 1<<20)
-	if len(sent) != 5 || len(bad) != 0 {
-		t.Fatalf("sent %d, bad %v", len(sent), bad)
+	b := readBatch(t, 5, "edge-1", at, 1<<20)
+	raw := b.JSON
+	if len(b.Seqs) != 5 {
+		t.Fatalf("sent %d", len(b.Seqs))
 	}
 	if !strings.Contains(string(raw), `"sent_at":"2025-12-10T10:30:05.123Z"`) {
 		t.Errorf("sent_at not in milliseconds: %s", raw[:80])
 	}
-	b, err := central.DecodeBatch(raw, "", central.BatchLimits{MaxDecompressed: 1 << 20, MaxMessages: 10})
+	dec, err := central.DecodeBatch(raw, "", central.BatchLimits{MaxDecompressed: 1 << 20, MaxMessages: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.EdgeID != "edge-1" || len(b.Messages) != 5 || b.Messages[0].Seq != 10 || b.Messages[4].Seq != 14 ||
-		b.Messages[0].Type != "location" || b.Messages[0].Via != "ws" || b.Messages[0].ChildHash != "kid" {
-		t.Fatalf("decoded %+v", b)
+	if dec.EdgeID != "edge-1" || len(dec.Messages) != 5 || dec.Messages[0].Seq != 1 || dec.Messages[4].Seq != 5 ||
+		dec.Messages[0].Type != "location" || dec.Messages[0].Via != "ws" || dec.Messages[0].ChildHash != "kid" {
+		t.Fatalf("decoded %+v", dec)
 	}
 
-	_, sent, _ = encodeBatch("e", at, records(5), int64(len(raw)/2))
-	if len(sent) < 1 || len(sent) > 3 {
-		t.Errorf("half the bytes took %d of 5 messages", len(sent))
+	half := readBatch(t, 5, "e", at, len(raw)/2)
+	if len(half.Seqs) < 1 || len(half.Seqs) > 3 || len(half.JSON) > len(raw)/2 {
+		t.Errorf("half the bytes took %d of 5 messages (%d bytes)", len(half.Seqs), len(half.JSON))
 	}
-	_, sent, _ = encodeBatch("e", at, records(5), 1)
-	if len(sent) != 1 {
-		t.Errorf("a tiny limit took %d messages, want 1", len(sent))
+	if !json.Valid(half.JSON) {
+		t.Errorf("invalid body %s", half.JSON)
 	}
-}
-
-// Ensure that a record that cannot be encoded is reported, not sent.
-func TestEncodeBatch_Unencodable(t *testing.T) {
-	recs := records(3)
-	recs[1].Msg.Data = []byte(`{not json`)
-	raw, sent, bad := encodeBatch("e", time.Now(), recs, 1<<20)
-	if len(sent) != 2 || len(bad) != 1 || bad[0].seq != 11 {
-		t.Fatalf("sent %d, bad %+v", len(sent), bad)
-	}
-	if !json.Valid(raw) {
-		t.Fatalf("invalid body %s", raw)
+	if tiny := readBatch(t, 5, "e", at, 1); len(tiny.Seqs) != 1 {
+		t.Errorf("a tiny limit took %d messages, want 1", len(tiny.Seqs))
 	}
 }
 
 // Ensure that results are acted on only for seqs sent with a known status.
 func TestMatchResults(t *testing.T) {
-	sent := records(3) // seqs 10, 11, 12
+	sent := []uint64{10, 11, 12}
 	tests := []struct {
 		body    string
 		want    string // ok / rejected / missing / unexpected

@@ -1,6 +1,7 @@
 package forwarder
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -215,15 +216,26 @@ func TestForwarder_BacklogAge_OnTheMessagesClock(t *testing.T) {
 }
 
 // Ensure that a batch tells central which messages are on its clock.
-func TestEncodeBatch_Synced(t *testing.T) {
-	recs := records(2)
-	recs[1].Msg.Synced = true
-	raw, sent, _ := encodeBatch("e", time.Now(), recs, 1<<20)
+func TestBatch_Synced(t *testing.T) {
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	msgs := []hearth.Message{location("kid", 0), location("kid", 1)}
+	msgs[1].Synced = true
+	if err := ob.Store(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	batch := outbox.Batch{JSON: appendBatchHead(nil, "e", time.Now())}
+	if err := ob.ReadBatch(&batch, 0, 10, 1<<20); err != nil {
+		t.Fatal(err)
+	}
 	var b struct {
 		Messages []hearth.BatchMessage `json:"messages"`
 	}
-	if err := json.Unmarshal(raw, &b); err != nil || len(sent) != 2 {
-		t.Fatalf("%v, sent %d", err, len(sent))
+	if err := json.Unmarshal(closeBatch(batch.JSON), &b); err != nil || len(b.Messages) != 2 {
+		t.Fatalf("%v, sent %d", err, len(b.Messages))
 	}
 	if b.Messages[0].Synced || !b.Messages[1].Synced {
 		t.Fatalf("synced flags %v, %v; want false, true", b.Messages[0].Synced, b.Messages[1].Synced)

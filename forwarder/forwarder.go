@@ -7,6 +7,7 @@
 package forwarder
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -30,13 +31,19 @@ import (
 
 // Queue is the durable outbox the forwarder drains; *outbox.Outbox is one.
 type Queue interface {
-	// ReadOldest returns up to n pending records, oldest first.
-	ReadOldest(n int) ([]outbox.Record, error)
-	// Delete removes records central has stored.
-	Delete(seqs ...uint64) error
-	// DeadLetter moves a record central refused for good aside with reason.
-	DeadLetter(seq uint64, reason string) error
-	// Stats is cheap and tells whether anything is pending.
+	// ReadBatch appends the oldest pending messages, in their batch JSON,
+	// to b.JSON (at most n, within maxBytes) and their seqs to b.Seqs.
+	// Only messages with a seq above after are read.
+	ReadBatch(b *outbox.Batch, after uint64, n, maxBytes int) error
+	// DeleteLater removes records central has stored; reads skip them
+	// at once, and the delete is committed with the next append.
+	DeleteLater(seqs ...uint64)
+	// DeadLetterLater moves a record central refused for good aside with
+	// reason, as DeleteLater deletes.
+	DeadLetterLater(seq uint64, reason string)
+	// Appended delivers a token after messages were appended.
+	Appended() <-chan struct{}
+	// Stats is cheap and tells how much is pending.
 	Stats() outbox.Stats
 }
 
@@ -67,8 +74,12 @@ type Config struct {
 	// outage does not replay at once; 0 means none.
 	ReplayJitter time.Duration
 	BaseBackoff  time.Duration // first retry's ceiling; default 1s
-	Poll         time.Duration // how often an empty queue is checked; default 200ms
-	RosterEvery  time.Duration // roster sync interval; default 5m
+	// Poll is how often an empty queue is looked at besides the queue's
+	// wake-up on append (a safety net, not the path data takes); default 5s.
+	Poll        time.Duration
+	RosterEvery time.Duration // roster sync interval; default 5m
+	// InFlight is how many batches may be on their way at once; default 2.
+	InFlight int
 	// CAFile is a PEM file of the CAs trusted for central's certificate,
 	// instead of the system's ("" = the system's).
 	CAFile string
@@ -87,6 +98,9 @@ func (c Config) withDefaults() Config {
 	if c.BatchMessages <= 0 {
 		c.BatchMessages = 500
 	}
+	if c.InFlight <= 0 {
+		c.InFlight = 2
+	}
 	if c.Version == "" {
 		c.Version = "dev"
 	}
@@ -96,7 +110,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxBackoff, 5*time.Minute)
 	def(&c.Timeout, 30*time.Second)
 	def(&c.BaseBackoff, time.Second)
-	def(&c.Poll, 200*time.Millisecond)
+	def(&c.Poll, 5*time.Second)
 	def(&c.RosterEvery, 5*time.Minute)
 	c.BaseBackoff = min(c.BaseBackoff, c.MaxBackoff)
 	return c
@@ -256,27 +270,87 @@ func (f *Forwarder) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// sendLoop is the forwarder's main loop: one batch at a time, oldest first.
+// sendLoop is the forwarder's main loop: batches oldest first, up to
+// InFlight at once (the next is read and sent while central stores the
+// previous one). Each batch's answer is acted on for exactly its own
+// messages. After a batch that did not go through, the loop lets the others
+// finish, pauses as settle says, and reads again from the oldest pending
+// message, so nothing is skipped; what central stored meanwhile is not sent
+// again (its delete is queued, and reads skip it).
 func (f *Forwarder) sendLoop(ctx context.Context) {
 	f.replayDelay(ctx)
-	for ctx.Err() == nil {
-		recs, err := f.queue.ReadOldest(f.msgCap)
-		if err != nil {
-			f.pause(ctx, f.fail(outcome{label: resultError, err: fmt.Errorf("read outbox: %w", err)}))
-			continue
-		}
-		if len(recs) == 0 {
-			f.setState(StateIdle)
-			f.waitForData(ctx)
-			continue
-		}
-		f.setState(StateSending)
-		o := f.sendBatch(ctx, recs)
-		if ctx.Err() != nil {
-			return // abandoned: the batch stays in the outbox
-		}
-		f.pause(ctx, f.settle(o))
+	free := make(chan *flight, f.cfg.InFlight)
+	for range f.cfg.InFlight {
+		free <- &flight{}
 	}
+	done := make(chan *flight, f.cfg.InFlight) // never blocks a sender
+	var after uint64                           // the newest seq in flight or sent
+	var pause wait                             // to take once nothing is in flight
+	inFlight := 0
+	for ctx.Err() == nil {
+		if inFlight < f.cfg.InFlight && pause.d <= 0 && after != rereadMark {
+			fl := <-free
+			n, err := f.read(fl, after)
+			if err != nil {
+				free <- fl
+				pause, after = f.fail(outcome{label: resultError, err: fmt.Errorf("read outbox: %w", err)}), rereadMark
+				continue
+			}
+			if n > 0 {
+				f.setState(StateSending)
+				after = fl.batch.Seqs[n-1]
+				inFlight++
+				go func() { fl.send(ctx, f); done <- fl }()
+				continue
+			}
+			free <- fl
+		}
+		if inFlight == 0 {
+			if pause.d > 0 {
+				f.pause(ctx, pause)
+				pause = wait{}
+			}
+			if after == rereadMark {
+				after = 0
+				continue
+			}
+			f.setState(StateIdle)
+			f.waitForData(ctx, nil)
+			continue
+		}
+		fl := f.waitForData(ctx, done)
+		if fl == nil {
+			continue // new data: fill the free slot
+		}
+		inFlight--
+		o := f.settleFlight(fl)
+		free <- fl
+		if o.label != resultOK && o.label != resultRejected {
+			after = rereadMark // read again from the oldest once all are back
+		}
+		if w := f.settle(o); w.d > pause.d {
+			pause = w
+		}
+	}
+}
+
+// rereadMark stands for "read again from the oldest pending message once
+// nothing is in flight" in sendLoop's after.
+const rereadMark = ^uint64(0)
+
+// flight is one batch on its way, with its buffers (reused).
+type flight struct {
+	batch  outbox.Batch
+	zipped bytes.Buffer
+	reply  *reply
+	err    error
+}
+
+// read fills fl with the oldest messages after seq after.
+func (f *Forwarder) read(fl *flight, after uint64) (int, error) {
+	fl.batch.JSON = appendBatchHead(fl.batch.JSON[:0], f.cfg.EdgeID, time.Now())
+	err := f.queue.ReadBatch(&fl.batch, after, f.msgCap, int(f.cfg.BatchBytes))
+	return len(fl.batch.Seqs), err
 }
 
 // replayDelay waits a random part of ReplayJitter when a backlog is found
@@ -291,17 +365,19 @@ func (f *Forwarder) replayDelay(ctx context.Context) {
 	sleep(ctx, d)
 }
 
-// waitForData polls the queue's depth until something is pending.
-func (f *Forwarder) waitForData(ctx context.Context) {
-	t := time.NewTicker(f.cfg.Poll)
+// waitForData waits for the queue's wake-up after an append, or Poll, or
+// a batch coming back on done (nil: none in flight), which it returns.
+func (f *Forwarder) waitForData(ctx context.Context, done <-chan *flight) *flight {
+	t := time.NewTimer(f.cfg.Poll)
 	defer t.Stop()
-	for f.queue.Stats().Depth == 0 {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	select {
+	case <-ctx.Done():
+	case <-f.queue.Appended():
+	case <-t.C:
+	case fl := <-done:
+		return fl
 	}
+	return nil
 }
 
 // pause waits d (0: not at all) in state backoff or unauthorized.

@@ -110,7 +110,7 @@ func (tc *testCentral) Locations() int64 {
 // openOutbox opens a fresh outbox file in a temporary directory.
 func openOutbox(t *testing.T) *outbox.Outbox {
 	t.Helper()
-	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{Logger: quiet})
+	ob, err := outbox.Open(filepath.Join(t.TempDir(), "outbox.db"), outbox.Options{Logger: quiet, SettleDelay: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,10 +248,7 @@ func TestForwarder_Run_RejectedGoesToDeadLetters(t *testing.T) {
 	appendMsgs(t, ob, location(tc.Child, 0), location("no-such-child", 1), location(tc.Child, 2))
 	f := runForwarder(t, ob, tc.URL, tc.Token, nil, nil)
 	testutil.WaitFor(t, 5*time.Second, delivered(ob, tc, 2))
-	dead, err := ob.DeadLetters(10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dead := waitDead(t, ob, 1)
 	if len(dead) != 1 || dead[0].Msg.ChildHash != "no-such-child" || !strings.Contains(dead[0].Reason, "unknown child") {
 		t.Fatalf("dead letters %+v", dead)
 	}
@@ -303,10 +300,7 @@ func TestForwarder_Run_SplitsOn413(t *testing.T) {
 	appendMsgs(t, ob, locations(tc.Child, 5, 5)...)
 	f := runForwarder(t, ob, tc.URL, tc.Token, nil, nil)
 	testutil.WaitFor(t, 5*time.Second, delivered(ob, tc, 10))
-	dead, err := ob.DeadLetters(10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dead := waitDead(t, ob, 1)
 	if len(dead) != 1 || dead[0].Msg.Kind != hearth.KindSiteAccess || !strings.HasPrefix(dead[0].Reason, "too large for central") {
 		t.Fatalf("dead letters %+v", dead)
 	}
@@ -536,4 +530,19 @@ func TestForwarder_Run_StopsWhileCentralHangs(t *testing.T) {
 	if d := ob.Stats().Depth; d != 2 {
 		t.Fatalf("depth %d after an abandoned send, want 2", d)
 	}
+}
+
+// waitDead waits until n dead letters are committed (the forwarder queues
+// their moves: they settle after the outbox's SettleDelay) and returns them.
+func waitDead(t *testing.T, ob *outbox.Outbox, n int) []outbox.DeadLetter {
+	t.Helper()
+	var dead []outbox.DeadLetter
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		var err error
+		if dead, err = ob.DeadLetters(10); err != nil || len(dead) < n {
+			return fmt.Errorf("%d dead letters (%v)", len(dead), err)
+		}
+		return nil
+	})
+	return dead
 }

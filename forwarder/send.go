@@ -3,7 +3,6 @@ package forwarder
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,29 +54,27 @@ type reply struct {
 	body   []byte
 }
 
-// sendBatch sends recs (or the oldest part of them that fits the byte
-// limit) and acts on the answer: it deletes, dead-letters or keeps.
-func (f *Forwarder) sendBatch(ctx context.Context, recs []outbox.Record) outcome {
-	raw, sent, bad := encodeBatch(f.cfg.EdgeID, time.Now(), recs, f.cfg.BatchBytes)
-	if err := f.deadLetter(bad); err != nil {
-		return outcome{label: resultError, err: err}
-	}
-	if len(sent) == 0 {
-		return outcome{label: resultRejected}
-	}
-	body, err := gzipBytes(raw)
-	if err != nil {
+// send posts fl's batch (read by the outbox into its JSON, after the
+// head) and keeps central's reply; it runs on a goroutine of its own and
+// touches nothing but fl.
+func (fl *flight) send(ctx context.Context, f *Forwarder) {
+	fl.batch.JSON = closeBatch(fl.batch.JSON)
+	if err := gzipInto(&fl.zipped, fl.batch.JSON); err != nil {
 		panic("BUG: gzip into memory: " + err.Error())
 	}
-	r, err := f.do(ctx, http.MethodPost, hearth.PathEdgeBatches, body)
-	if err != nil {
-		return outcome{label: resultRetry, err: fmt.Errorf("send batch of %d: %w", len(sent), err)}
+	fl.reply, fl.err = f.do(ctx, http.MethodPost, hearth.PathEdgeBatches, fl.zipped.Bytes())
+}
+
+// settleFlight acts on a batch's reply: it deletes, dead-letters or keeps.
+func (f *Forwarder) settleFlight(fl *flight) outcome {
+	if fl.err != nil {
+		return outcome{label: resultRetry, err: fmt.Errorf("send batch of %d: %w", len(fl.batch.Seqs), fl.err)}
 	}
-	return f.answer(sent, r)
+	return f.answer(fl.batch.Seqs, fl.reply)
 }
 
 // answer decides per status code what becomes of the batch sent.
-func (f *Forwarder) answer(sent []outbox.Record, r *reply) outcome {
+func (f *Forwarder) answer(sent []uint64, r *reply) outcome {
 	why := fmt.Errorf("central answered %d: %s", r.status, reason(r.body))
 	switch {
 	case r.status == http.StatusOK:
@@ -97,32 +94,26 @@ func (f *Forwarder) answer(sent []outbox.Record, r *reply) outcome {
 
 // tooLarge halves the next batches; a single message central will not take
 // goes to the dead letters, so it never blocks the queue.
-func (f *Forwarder) tooLarge(sent []outbox.Record, why error) outcome {
+func (f *Forwarder) tooLarge(sent []uint64, why error) outcome {
 	if len(sent) > 1 {
 		f.msgCap, f.okStreak = max(1, len(sent)/2), 0
 		return outcome{label: resultSplit, err: why}
 	}
-	if err := f.deadLetter([]refusal{{seq: sent[0].Seq, reason: "too large for central: " + why.Error()}}); err != nil {
-		return outcome{label: resultError, err: err}
-	}
+	f.deadLetter([]refusal{{seq: sent[0], reason: "too large for central: " + why.Error()}})
 	return outcome{label: resultRejected}
 }
 
 // applyResults deletes what central stored and dead-letters what it
 // refused; a message without a result stays for the next batch.
-func (f *Forwarder) applyResults(sent []outbox.Record, body []byte) outcome {
+func (f *Forwarder) applyResults(sent []uint64, body []byte) outcome {
 	p, err := matchResults(sent, body)
 	if err != nil {
 		return outcome{label: resultError, err: fmt.Errorf("central's answer to a batch of %d is unusable (all kept): %w", len(sent), err)}
 	}
-	if err := f.queue.Delete(p.ok...); err != nil {
-		return outcome{label: resultError, err: fmt.Errorf("delete %d forwarded messages (they will be sent again): %w", len(p.ok), err)}
-	}
+	f.queue.DeleteLater(p.ok...)
 	f.forwarded.Add(int64(len(p.ok)))
 	f.metrics.messages.WithLabelValues(resultOK).Add(float64(len(p.ok)))
-	if err := f.deadLetter(p.rejected); err != nil {
-		return outcome{label: resultError, err: err}
-	}
+	f.deadLetter(p.rejected)
 	if len(p.missing) > 0 || p.unexpected > 0 {
 		f.log.Error("central's answer lacks results for some messages; keeping them to send again",
 			"sent", len(sent), "missing", len(p.missing), "unexpected_results", p.unexpected)
@@ -136,16 +127,12 @@ func (f *Forwarder) applyResults(sent []outbox.Record, body []byte) outcome {
 }
 
 // deadLetter moves refused messages aside, each with its reason.
-func (f *Forwarder) deadLetter(rs []refusal) error {
+func (f *Forwarder) deadLetter(rs []refusal) {
 	for _, r := range rs {
-		err := f.queue.DeadLetter(r.seq, r.reason)
-		if err != nil && !errors.Is(err, outbox.ErrNotFound) {
-			return fmt.Errorf("move message %d to the dead letters: %w", r.seq, err)
-		}
+		f.queue.DeadLetterLater(r.seq, r.reason)
 		f.metrics.messages.WithLabelValues(resultRejected).Inc()
 		f.log.Warn("central refused a message for good; moved to the dead letters", "seq", r.seq, "reason", r.reason)
 	}
-	return nil
 }
 
 // settle counts an outcome, logs it and returns the pause before the next

@@ -37,6 +37,9 @@ func DecodeFrame(b []byte) (Frame, error) {
 	if b[0] != '{' {
 		return Frame{}, frameError("frame must be a JSON object, not " + jsonKind(b[0]))
 	}
+	if f, ok := decodeFrameFast(b); ok {
+		return f, nil
+	}
 	var raw struct {
 		Type      json.RawMessage `json:"type"`
 		ID        json.RawMessage `json:"id"`

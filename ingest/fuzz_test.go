@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -84,4 +85,40 @@ func checkDecodeBody(t *testing.T, b []byte, mode hearth.Mode) {
 			t.Fatalf("%s: unexpected reason %q", sectionNames[i], s.Reason)
 		}
 	}
+}
+
+// FuzzDecodeFrameFast checks that the fast path, whenever it answers,
+// answers exactly what the encoding/json path does.
+func FuzzDecodeFrameFast(f *testing.F) {
+	for _, seed := range []string{seedScreenTimeFrame, seedLocationFrame, seedSiteAccessFrame,
+		`{"type":"auth","child_hash":"abc"}`, `{"type":"ping","id":1}`, `{"Type":"x","type":"y"}`,
+		`{ "type" : "location" , "id" : "a,b" , "data" : { "x" : [1, "}"] } }`, `{"type":"a","type":"b"}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		b = bytes.TrimSpace(b)
+		fast, ok := decodeFrameFast(b)
+		if !ok {
+			return
+		}
+		var raw struct {
+			Type      json.RawMessage `json:"type"`
+			ID        json.RawMessage `json:"id"`
+			ChildHash json.RawMessage `json:"child_hash"`
+			Data      json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(b, &raw); err != nil {
+			t.Fatalf("fast path took %q, encoding/json refuses it: %v", b, err)
+		}
+		var typ, child string
+		_ = json.Unmarshal(raw.Type, &typ)
+		_ = json.Unmarshal(raw.ChildHash, &child)
+		data := raw.Data
+		if string(data) == "null" {
+			data = nil
+		}
+		if fast.Type != typ || fast.ChildHash != child || !bytes.Equal(fast.ID, raw.ID) || !bytes.Equal(fast.Data, data) {
+			t.Fatalf("%q: fast %+v, encoding/json type %q child %q id %q data %q", b, fast, typ, child, raw.ID, data)
+		}
+	})
 }

@@ -133,6 +133,9 @@ type session struct {
 	// The writer runs only while replies are queued: an idle phone costs
 	// one goroutine (the reader), not two.
 	deadlineSet time.Time // when extendDeadline last moved the read deadline; reader only
+	// writeDeadlineSet: when the write deadline was last moved; owned by
+	// the one drain goroutine running at a time (handed on by writing).
+	writeDeadlineSet time.Time
 
 	writing atomic.Bool
 	writers sync.WaitGroup
@@ -384,8 +387,21 @@ func (ss *session) write(rep *reply) error {
 		<-rep.done
 		rep.body = ss.dataReply(rep.data)
 	}
-	_ = ss.conn.SetWriteDeadline(time.Now().Add(ss.srv.cfg.WriteTimeout))
+	ss.refreshWriteDeadline()
 	return ss.conn.WriteMessage(websocket.TextMessage, rep.body)
+}
+
+// refreshWriteDeadline moves the write deadline as refreshDeadline moves
+// the read one: only once an eighth of WriteTimeout has passed since it was
+// last set, so a write that stalls still fails after 7/8 to 8/8 of it, and
+// a busy phone's acks do not each take the runtime's timer lock.
+func (ss *session) refreshWriteDeadline() {
+	now := time.Now()
+	if now.Sub(ss.writeDeadlineSet) < ss.srv.cfg.WriteTimeout/8 {
+		return
+	}
+	ss.writeDeadlineSet = now
+	_ = ss.conn.SetWriteDeadline(now.Add(ss.srv.cfg.WriteTimeout))
 }
 
 // finish closes the connection once every reply is out.

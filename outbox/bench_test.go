@@ -46,3 +46,16 @@ func benchmarkAppend(b *testing.B, writers int) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(b.N)/float64(max(s.Commits, 1)), "msgs/commit")
 }
+
+// BenchmarkRequestEncode is what an append costs its caller before the
+// writer takes it: a pooled request and the message's record (its batch
+// JSON fragment). Per message; allocations are the edge's budget.
+func BenchmarkRequestEncode(b *testing.B) {
+	m := []hearth.Message{msg(1)}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := newRequest(context.Background(), opAppend)
+		r.encode(m)
+		r.release()
+	}
+}

@@ -72,6 +72,7 @@ func (o *Outbox) compactFile(ifWorth bool) (bool, error) {
 	if err := o.swapCompacted(); err != nil {
 		return false, err
 	}
+	o.statAt = time.Time{} // the file changed: look again
 	o.publish()
 	o.log.Info("outbox compacted", "bytes_before", file, "bytes_after", o.Stats().FileBytes, "took", time.Since(start).Round(time.Millisecond))
 	return true, nil

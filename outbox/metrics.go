@@ -15,6 +15,7 @@ type metrics struct {
 	refusedFull   prometheus.Counter
 	refusedClosed prometheus.Counter
 	refusedBusy   prometheus.Counter
+	writtenBytes  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -28,6 +29,10 @@ func newMetrics() *metrics {
 			Name:    "hearth_outbox_commit_batch_messages",
 			Help:    "Messages appended per outbox commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14), // 1 .. 8192
+		}),
+		writtenBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_outbox_written_bytes_total",
+			Help: "Bytes the outbox's commits handed the disk (pages and meta page; what wears flash).",
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_outbox_refused_total",
@@ -66,6 +71,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	c.o.metrics.commitSeconds.Describe(ch)
 	c.o.metrics.commitBatch.Describe(ch)
 	c.o.metrics.refused.Describe(ch)
+	c.o.metrics.writtenBytes.Describe(ch)
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -85,4 +91,5 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	c.o.metrics.commitSeconds.Collect(ch)
 	c.o.metrics.commitBatch.Collect(ch)
 	c.o.metrics.refused.Collect(ch)
+	c.o.metrics.writtenBytes.Collect(ch)
 }

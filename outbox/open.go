@@ -57,6 +57,11 @@ func (o *Outbox) openChecked(forceCheck bool) (*bolt.DB, state, error) {
 	fi, statErr := os.Stat(o.path)
 	wasEmpty := statErr == nil && fi.Size() == 0
 	full := forceCheck || statErr == nil && o.opts.CheckMaxBytes > 0 && fi.Size() <= o.opts.CheckMaxBytes
+	if statErr == nil && fi.Size() > 0 {
+		if err := prewalk(o.path, o.opts); err != nil {
+			return nil, state{}, err
+		}
+	}
 	db, err := openBolt(o.path, o.opts)
 	if err != nil {
 		return nil, state{}, err
@@ -84,21 +89,64 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 		db, err = bolt.Open(path, 0o600, bopts)
 		return err
 	})
-	switch {
-	case err == nil:
+	if err == nil {
 		return db, nil
+	}
+	if errors.Is(err, errCorrupt) && f != nil {
+		_ = f.Close() // bolt.Open panicked and left it open and locked
+	}
+	return nil, classifyOpenErr(path, opts, err)
+}
+
+// classifyOpenErr sorts a failed bolt.Open into locked, corrupt and others.
+func classifyOpenErr(path string, opts Options, err error) error {
+	switch {
 	case errors.Is(err, errCorrupt):
-		if f != nil {
-			_ = f.Close() // bolt.Open panicked and left it open and locked
-		}
-		return nil, err
+		return err
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("open outbox %s: %w (waited %s): %w", path, ErrLocked, opts.OpenTimeout, err)
+		return fmt.Errorf("open outbox %s: %w (waited %s): %w", path, ErrLocked, opts.OpenTimeout, err)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
 		errors.Is(err, berrors.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
-		return nil, fmt.Errorf("%w: %w", errCorrupt, err)
+		return fmt.Errorf("%w: %w", errCorrupt, err)
 	}
-	return nil, fmt.Errorf("open outbox %s: %w", path, err)
+	return fmt.Errorf("open outbox %s: %w", path, err)
+}
+
+// prewalk checks the page tree before the file is opened for writing. With
+// NoFreelistSync, bbolt's Open rebuilds the freelist by walking every page
+// in a goroutine of its own, where a corrupt page panics or faults beyond
+// any recover: the process would die on every start. A read-only open does
+// not build the freelist, so the tree is walked here first (reading the
+// file, not the mmap), and a corrupt file is moved aside instead.
+func prewalk(path string, opts Options) error {
+	bopts := boltOptions(opts)
+	bopts.ReadOnly = true
+	var f *os.File
+	bopts.OpenFile = func(name string, flag int, mode os.FileMode) (*os.File, error) {
+		var err error
+		f, err = os.OpenFile(name, flag, mode)
+		return f, err
+	}
+	var db *bolt.DB
+	err := guard(func() (err error) {
+		db, err = bolt.Open(path, 0o600, bopts)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, errCorrupt) && f != nil {
+			_ = f.Close()
+		}
+		return classifyOpenErr(path, opts, err)
+	}
+	defer db.Close()
+	return guard(func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			if err := checkPages(db, tx); err != nil {
+				return fmt.Errorf("%w: %w", errCorrupt, err)
+			}
+			return nil
+		})
+	})
 }
 
 func boltOptions(opts Options) *bolt.Options {
@@ -106,6 +154,10 @@ func boltOptions(opts Options) *bolt.Options {
 		Timeout:         opts.OpenTimeout,
 		InitialMmapSize: initialMmapSize,
 		FreelistType:    bolt.FreelistMapType,
+		// The freelist is not written by each commit (a page or more of
+		// every commit's writes) but rebuilt at open by a scan of the page
+		// tree; see bench/RESULTS.md for the open time of a large file.
+		NoFreelistSync: true,
 	}
 }
 

@@ -21,10 +21,12 @@ import (
 // FormatVersion is the version of the file layout this build writes. Files
 // of an older version are migrated on Open; newer ones are refused.
 //
-// Format 2 stores records of version 2 (with flags: Synced). Format 1
-// files hold version 1 records, which this build still reads, so their
-// migration only rewrites the format number.
-const FormatVersion = 2
+// Format 3 stores records of version 3, each holding the message as the
+// JSON it has in a batch (see record.go). Format 2 stored records of
+// version 2 (with flags: Synced), format 1 of version 1; this build still
+// reads both, so migrating such a file only rewrites the format number and
+// its old records are encoded for central when they are forwarded.
+const FormatVersion = 3
 
 // ErrNewerFormat is returned by Open for a file written by a newer build.
 // The file is left untouched: run the newer build, or move the file away.
@@ -65,6 +67,9 @@ type Options struct {
 	// negative never. Larger files get the cheap checks only, and a full
 	// check on the next Open after a read or write hit a corrupt page.
 	CheckMaxBytes int64
+	// SettleDelay is how long queued deletes (DeleteLater) wait for an
+	// append to be committed with; 0 means 5s.
+	SettleDelay time.Duration
 }
 
 const defaultCheckMaxBytes = 64 << 20
@@ -78,6 +83,9 @@ func (opts Options) withDefaults() Options {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.SettleDelay <= 0 {
+		opts.SettleDelay = defaultSettleDelay
 	}
 	if opts.CheckMaxBytes == 0 {
 		opts.CheckMaxBytes = defaultCheckMaxBytes
@@ -103,11 +111,20 @@ type Outbox struct {
 	closed  bool
 	reqs    chan *request
 	done    chan struct{} // closed when the writer goroutine has exited
+	wake    chan struct{} // one token after a commit that appended
 
 	// Owned by the writer goroutine.
 	state   state
 	commits uint64
-	metaBuf []byte // values of the meta bucket; bbolt keeps them until commit
+	metaBuf []byte         // values of the meta bucket; bbolt keeps them until commit
+	later   []deferredItem // the queued deletes the current commit applies
+	lastTx  *bolt.Tx       // the current commit's transaction, for its stats
+	// The file's size and when it was last looked at.
+	fileBytes int64
+	statAt    time.Time
+	hwm       int64 // bytes the pages reach, as of the last commit's start
+
+	deferred deferred
 	// What the last commit held and took, for linger.
 	lastBatch   int
 	lastCommit  time.Duration
@@ -162,6 +179,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 		metrics: newMetrics(),
 		reqs:    make(chan *request, 1024),
 		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
 	}
 	db, st, err := o.openOrRecover()
 	if err != nil {
@@ -172,6 +190,11 @@ func Open(path string, opts Options) (*Outbox, error) {
 	go o.run()
 	return o, nil
 }
+
+// Appended delivers a token after a commit that appended messages, so that
+// the reader (the forwarder) waits for data instead of polling for it.
+// One token stands for any number of commits since it was last taken.
+func (o *Outbox) Appended() <-chan struct{} { return o.wake }
 
 // Path returns the path of the database file.
 func (o *Outbox) Path() string { return o.path }
@@ -276,11 +299,19 @@ func (o *Outbox) deadLetter(items []deadItem) (int, error) {
 }
 
 // Stats returns the counters of the latest commit. It takes no transaction
-// and is safe to call often and concurrently.
+// and is safe to call often and concurrently. Depth leaves out the messages
+// whose delete is queued (DeleteLater); Bytes and OldestReceivedAt still
+// count them until the delete is committed.
 func (o *Outbox) Stats() Stats {
+	queued := int64(o.deferred.len())
 	o.statsMu.Lock()
-	defer o.statsMu.Unlock()
-	return o.stats
+	s := o.stats
+	o.statsMu.Unlock()
+	s.Depth = max(s.Depth-queued, 0)
+	if s.Depth == 0 {
+		s.OldestReceivedAt, s.OldestSynced = time.Time{}, false
+	}
+	return s
 }
 
 // Close commits every request already queued, stops the writer and closes

@@ -787,6 +787,8 @@ func TestOutbox_Collector(t *testing.T) {
 				got[mf.GetName()] = mt.GetGauge().GetValue()
 			case mt.GetHistogram() != nil:
 				got[mf.GetName()] = float64(mt.GetHistogram().GetSampleCount())
+			case mt.GetCounter() != nil && len(mt.GetLabel()) == 0:
+				got[mf.GetName()] = mt.GetCounter().GetValue()
 			case mt.GetCounter() != nil:
 				got[mf.GetName()+"{"+mt.GetLabel()[0].GetValue()+"}"] = mt.GetCounter().GetValue()
 			}
@@ -809,6 +811,10 @@ func TestOutbox_Collector(t *testing.T) {
 	}
 	if got["hearth_outbox_file_bytes"] <= 0 {
 		t.Errorf("hearth_outbox_file_bytes = %v", got["hearth_outbox_file_bytes"])
+	}
+	// Two commits, each at least a leaf page and the meta page.
+	if w := got["hearth_outbox_written_bytes_total"]; w < 2*2*4096 {
+		t.Errorf("hearth_outbox_written_bytes_total = %v, want at least two commits of two pages", w)
 	}
 }
 

@@ -1,7 +1,9 @@
 package outbox
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -10,8 +12,17 @@ import (
 	"github.com/guardianai/hearth"
 )
 
-// recordV2 is the first byte of every pending record this build stores.
+// recordV3 is the first byte of every pending record this build stores.
 // Layout:
+//
+//	version(1) | flags(1) | varint unix seconds, uvarint nanoseconds (received_at) |
+//	uvarint quota size | fragment (fragment.go) | crc32c(4, big-endian)
+//
+// The fragment is the message as it travels in a batch, so forwarding it
+// decodes nothing; received_at, the flags and the size are kept apart for
+// the queue's head and its counters.
+//
+// recordV2 is what format 2 stored, and is still read. Layout:
 //
 //	version(1) | flags(1) | uvarint len, child_hash | uvarint len, kind |
 //	uvarint len, via | varint unix seconds, uvarint nanoseconds (received_at) |
@@ -23,6 +34,7 @@ import (
 const (
 	recordV1 = 1
 	recordV2 = 2
+	recordV3 = 3
 )
 
 // Flags of a version 2 record. Any other bit makes the record undecodable:
@@ -50,14 +62,29 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // errBadRecord marks a stored value that cannot be decoded.
 var errBadRecord = errors.New("undecodable record")
 
-// appendRecord appends the stored form of m to dst (always version 2).
+// appendRecord appends the stored form of m to dst (always version 3).
 func appendRecord(dst []byte, m *hearth.Message) []byte {
 	start := len(dst)
+	dst = append(dst, recordV3, flagsOf(m))
+	dst = appendTime(dst, m.ReceivedAt)
+	dst = binary.AppendUvarint(dst, uint64(m.Size()))
+	dst = appendFragment(dst, m)
+	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
+}
+
+func flagsOf(m *hearth.Message) byte {
 	var flags byte
 	if m.Synced {
 		flags |= flagSynced
 	}
-	dst = append(dst, recordV2, flags)
+	return flags
+}
+
+// appendRecordV2 appends the stored form of format 2, for tests of the
+// migration.
+func appendRecordV2(dst []byte, m *hearth.Message) []byte {
+	start := len(dst)
+	dst = append(dst, recordV2, flagsOf(m))
 	dst = appendString(dst, m.ChildHash)
 	dst = appendString(dst, string(m.Kind))
 	dst = appendString(dst, m.Via)
@@ -80,31 +107,41 @@ func appendTime(dst []byte, t time.Time) []byte {
 // recordView holds the fields of a stored record as slices of the stored
 // value: valid only as long as the value is.
 type recordView struct {
-	childHash, kind, via, data []byte
+	version                    byte
+	childHash, kind, via, data []byte // versions 1 and 2
+	frag                       []byte // version 3
+	storedSize                 int64  // version 3
 	receivedAt                 time.Time
 	synced                     bool
 }
 
 // size is hearth.Message.Size of the record, the unit of the byte quota.
 func (r *recordView) size() int64 {
+	if r.version == recordV3 {
+		return r.storedSize
+	}
 	return int64(len(r.childHash) + len(r.kind) + len(r.via) + len(r.data) + sizeOverhead)
 }
 
-// parseRecord checks and splits a stored record (version 1 or 2) without
-// copying it.
+// parseRecord checks and splits a stored record (version 1, 2 or 3)
+// without copying it.
 func parseRecord(v []byte) (recordView, error) {
 	var r recordView
 	if len(v) < 1+4 {
 		return r, fmt.Errorf("%w: %d bytes", errBadRecord, len(v))
 	}
-	if v[0] != recordV1 && v[0] != recordV2 {
+	if v[0] != recordV1 && v[0] != recordV2 && v[0] != recordV3 {
 		return r, fmt.Errorf("%w: unknown record version %d", errBadRecord, v[0])
 	}
 	body, sum := v[:len(v)-4], binary.BigEndian.Uint32(v[len(v)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
 		return r, fmt.Errorf("%w: checksum mismatch", errBadRecord)
 	}
+	r.version = v[0]
 	fields := body[1:]
+	if v[0] == recordV3 {
+		return parseV3(r, fields)
+	}
 	if v[0] == recordV2 {
 		if len(fields) == 0 || fields[0]&^knownFlags != 0 {
 			return r, fmt.Errorf("%w: missing or unknown record flags", errBadRecord)
@@ -124,11 +161,49 @@ func parseRecord(v []byte) (recordView, error) {
 	return r, nil
 }
 
+func parseV3(r recordView, fields []byte) (recordView, error) {
+	if len(fields) == 0 || fields[0]&^knownFlags != 0 {
+		return recordView{}, fmt.Errorf("%w: missing or unknown record flags", errBadRecord)
+	}
+	r.synced = fields[0]&flagSynced != 0
+	p := parser{b: fields[1:]}
+	r.receivedAt = p.time()
+	r.storedSize = int64(p.uvarint())
+	if p.err != nil || len(p.b) < 2 || p.b[len(p.b)-1] != '}' || r.storedSize < sizeOverhead {
+		return recordView{}, fmt.Errorf("%w: malformed fields", errBadRecord)
+	}
+	r.frag = p.b
+	return r, nil
+}
+
+// appendFrag appends the batch fragment of a parsed record: the stored one
+// for version 3, an encoding of the fields for older records (whose data
+// is compacted as encoding/json would, which also checks it is JSON).
+func (r *recordView) appendFrag(dst []byte) ([]byte, error) {
+	if r.version == recordV3 {
+		return append(dst, r.frag...), nil
+	}
+	var data bytes.Buffer
+	if err := json.Compact(&data, r.data); err != nil {
+		return dst, fmt.Errorf("cannot be encoded for central: data: %w", err)
+	}
+	m := hearth.Message{ChildHash: string(r.childHash), Kind: hearth.Kind(r.kind), ReceivedAt: r.receivedAt,
+		Via: string(r.via), Data: data.Bytes(), Synced: r.synced}
+	return appendFragment(dst, &m), nil
+}
+
 // decodeRecord parses a stored record into a Message that owns its memory.
 func decodeRecord(v []byte) (hearth.Message, error) {
 	r, err := parseRecord(v)
 	if err != nil {
 		return hearth.Message{}, err
+	}
+	if r.version == recordV3 {
+		m, err := decodeFragment(r.frag)
+		if err != nil {
+			return hearth.Message{}, fmt.Errorf("%w: fragment: %w", errBadRecord, err)
+		}
+		return m, nil
 	}
 	return hearth.Message{
 		ChildHash:  string(r.childHash),

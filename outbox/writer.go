@@ -47,6 +47,7 @@ const (
 	opDelete
 	opDeadLetter
 	opCompact
+	opFlush // commit the queued deletes (deferred.go)
 )
 
 // request is one caller's operation, handed to the writer goroutine.
@@ -55,6 +56,7 @@ type request struct {
 	ctx   context.Context
 	buf   []byte   // encoded records (append)
 	vals  [][]byte // one slice of buf per record (append)
+	ends  []int    // end of each record in buf, while encoding
 	bytes int64    // quota size of vals (append)
 	// seqs: out for append (nil if not wanted), in for delete.
 	seqs      []uint64
@@ -86,23 +88,24 @@ func (r *request) release() {
 		return // let a huge buffer go rather than pin it
 	}
 	clear(r.vals)
-	*r = request{buf: r.buf[:0], vals: r.vals[:0], done: r.done}
+	*r = request{buf: r.buf[:0], vals: r.vals[:0], ends: r.ends[:0], done: r.done}
 	requestPool.Put(r)
 }
 
 // encode stores the records of msgs in r, outside the write transaction.
 func (r *request) encode(msgs []hearth.Message) {
-	need := 0
+	r.buf = r.buf[:0]
+	r.ends = r.ends[:0]
 	for i := range msgs {
-		need += msgs[i].Size() - sizeOverhead + maxRecordHeader
-	}
-	// One allocation up front, so the slices in vals stay valid.
-	r.buf = slices.Grow(r.buf[:0], need)
-	for i := range msgs {
-		start := len(r.buf)
 		r.buf = appendRecord(r.buf, &msgs[i])
-		r.vals = append(r.vals, r.buf[start:len(r.buf):len(r.buf)])
+		r.ends = append(r.ends, len(r.buf))
 		r.bytes += int64(msgs[i].Size())
+	}
+	// Slices are cut once buf has stopped growing, so they stay valid.
+	start := 0
+	for _, end := range r.ends {
+		r.vals = append(r.vals, r.buf[start:end:end])
+		start = end
 	}
 }
 
@@ -113,6 +116,8 @@ func (r *request) weight() (msgs, bytes int) {
 		return len(r.vals), len(r.buf)
 	case opDelete:
 		return len(r.seqs), 0
+	case opFlush:
+		return 0, 0
 	}
 	return len(r.dead) + 1, 0
 }
@@ -137,6 +142,9 @@ func (o *Outbox) run() {
 		batch = o.gather(append(batch[:0], r))
 		o.execute(batch)
 		clear(batch)
+	}
+	if o.deferred.len() > 0 {
+		o.commit(nil) // Close: what is queued is committed, not lost
 	}
 }
 
@@ -217,12 +225,37 @@ func (o *Outbox) execute(batch []*request) {
 func (o *Outbox) commit(batch []*request) {
 	start := time.Now()
 	st := o.state
-	err := guard(func() error { return o.db.Update(func(tx *bolt.Tx) error { return o.apply(tx, &st, batch) }) })
+	o.later = o.deferred.take(o.later[:0])
+	var written int64
+	err := guard(func() error {
+		return o.db.Update(func(tx *bolt.Tx) error {
+			o.hwm = tx.Size() // as the previous commit left it
+			if err := o.apply(tx, &st, batch); err != nil {
+				return err
+			}
+			// Counted before the commit writes: it allocates the pages
+			// it writes (spill, freelist) in OnCommit's stead; see written.
+			o.lastTx = tx
+			return nil
+		})
+	})
 	committed := err == nil
+	if committed {
+		written = writtenBytes(o.lastTx, o.db.Info().PageSize)
+	}
+	o.lastTx = nil
 	switch {
 	case committed:
 		o.state = st
 		o.commits++
+		o.metrics.writtenBytes.Add(float64(written))
+		if len(o.later) > 0 {
+			// Under mu, so that no read that began before this commit
+			// (and still sees the records) misses them in the queue.
+			o.mu.Lock()
+			o.deferred.done(o.later)
+			o.mu.Unlock()
+		}
 		o.publish()
 		o.lastCommit = time.Since(start)
 		o.metrics.commitSeconds.Observe(o.lastCommit.Seconds())
@@ -247,6 +280,12 @@ func (o *Outbox) commit(batch []*request) {
 	if committed {
 		o.lastBatch = msgs
 		o.metrics.commitBatch.Observe(float64(msgs))
+		if msgs > 0 {
+			select { // wake the reader: there is something to forward
+			case o.wake <- struct{}{}:
+			default: // it has a wake-up pending already
+			}
+		}
 	}
 	for _, r := range batch {
 		r.finish(r.err)
@@ -276,6 +315,10 @@ func (o *Outbox) apply(tx *bolt.Tx, st *state, batch []*request) error {
 	// Keys only ever grow: full pages instead of bbolt's default half-full
 	// split halve the file and the bytes written per commit.
 	t.pending.FillPercent, t.dead.FillPercent = appendFillPercent, appendFillPercent
+	// Queued deletes first, so that the appends below find their room.
+	if err := t.applyDeferred(o.later); err != nil {
+		return err
+	}
 	for _, r := range batch {
 		r.err = nil
 		if err := r.ctx.Err(); err != nil {
@@ -290,6 +333,7 @@ func (o *Outbox) apply(tx *bolt.Tx, st *state, batch []*request) error {
 			err = t.delete(r.seqs)
 		case opDeadLetter:
 			r.moved, r.err, err = t.deadLetter(r.dead)
+		case opFlush:
 		default:
 			panic(fmt.Sprintf("BUG: outbox request op %d in a commit", r.op))
 		}
@@ -405,12 +449,20 @@ func headTime(pending *bolt.Bucket) (time.Time, bool) {
 	return r.receivedAt, r.synced
 }
 
+// statEvery is how often publish looks at the file's size: a stat per
+// commit would cost a system call per message at household pace. It also
+// looks when the pages reach past the size it knows (the file grew), and
+// after a compaction.
+const statEvery = time.Second
+
 // publish copies the writer's counters to what Stats returns.
 func (o *Outbox) publish() {
-	var size int64
-	if fi, err := os.Stat(o.path); err == nil {
-		size = fi.Size()
+	if now := time.Now(); now.Sub(o.statAt) >= statEvery || o.hwm > o.fileBytes {
+		if fi, err := os.Stat(o.path); err == nil {
+			o.fileBytes, o.statAt = fi.Size(), now
+		}
 	}
+	size := o.fileBytes
 	o.statsMu.Lock()
 	o.stats = Stats{
 		Depth:            o.state.depth,
@@ -422,6 +474,18 @@ func (o *Outbox) publish() {
 		Commits:          o.commits,
 	}
 	o.statsMu.Unlock()
+}
+
+// writtenBytes is what a committed transaction handed the disk: the pages
+// it allocated (each dirty page, the branches above, the freelist when it
+// is synced), all written at commit, and the meta page. bbolt's TxStats
+// count page allocations in bytes but writes only in calls.
+func writtenBytes(tx *bolt.Tx, pageSize int) int64 {
+	if tx == nil {
+		return 0
+	}
+	st := tx.Stats()
+	return st.GetPageAlloc() + int64(pageSize)
 }
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
