@@ -52,6 +52,7 @@ type Daemon struct {
 	bgDone  chan struct{}
 	fwd     *forwarder.Forwarder // nil when forwarding is off
 	page    *householdPage       // nil without page_listen
+	roster  *forwarder.Roster    // central's roster; nil when forwarding is off
 	stopFwd context.CancelFunc
 	fwdDone chan struct{}
 }

@@ -30,6 +30,7 @@ type fakeCentral struct {
 	URL       string
 	offset    time.Duration
 	retention int // retention_days in the roster answer; 0 leaves it out
+	names     map[string]string // names in the roster answer
 
 	mu       sync.Mutex
 	children []string
@@ -57,7 +58,7 @@ func (fc *fakeCentral) serve(w http.ResponseWriter, r *http.Request) {
 		if hold != nil {
 			<-hold
 		}
-		json.NewEncoder(w).Encode(hearth.RosterReply{Children: list, RetentionDays: fc.retention})
+		json.NewEncoder(w).Encode(hearth.RosterReply{Children: list, RetentionDays: fc.retention, Names: fc.names})
 	case hearth.PathEdgeBatches:
 		msgs, err := decodeBatch(r.Body)
 		if err != nil {

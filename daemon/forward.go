@@ -88,6 +88,7 @@ func (d *Daemon) newForwarder() (ingest.Roster, error) {
 		return static, nil
 	}
 	roster := forwarder.OpenRoster(filepath.Join(d.cfg.DataDir, RosterFile), d.log)
+	d.roster = roster
 	fwd, err := forwarder.New(d.cfg.forwarderConfig(), d.outbox, roster, d.reg, d.log)
 	if err != nil {
 		return nil, err

@@ -199,6 +199,9 @@ func (d *Daemon) pageSnapshot() household.Snapshot {
 		Link:      household.Link{State: linkState(st.ForwardState), Central: d.cfg.CentralURL, LastError: st.LastForwardError},
 		DeadTotal: st.DeadLetters,
 	}
+	if d.roster != nil {
+		s.Names = d.roster.Names()
+	}
 	if st.DeadLetters > 0 {
 		dead, err := d.outbox.DeadLetters(pageDeadLetters)
 		if err != nil {

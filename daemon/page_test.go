@@ -81,3 +81,20 @@ func TestPage_NeedsAPasswordToStart(t *testing.T) {
 		t.Fatalf("page without password: %v", err)
 	}
 }
+
+func TestPage_ShowsTheNamesCentralGives(t *testing.T) {
+	fc := startCentral(t, 0, "kid")
+	fc.names = map[string]string{"kid": "Alice <3"}
+	d := startDaemon(t, fc.URL, func(c *Config) { c.PageListen, c.PagePassword = "127.0.0.1:0", "pw-for-test" })
+	conn := ingesttest.MustDial(t, target(d), "/ws/ingest/kid/")
+	conn.Expect("connection_established")
+	conn.Send(ingesttest.Frame("location", ingesttest.LocationData(0)))
+	conn.ExpectAck("location")
+	_, body := pageBody(t, d, "pw-for-test")
+	if !strings.Contains(body, "Alice &lt;3") || strings.Contains(body, ">kid<") {
+		t.Errorf("the page does not name the child as central does (escaped):\n%s", body)
+	}
+	if !strings.Contains(body, "sending</b>") {
+		t.Errorf("link not shown as sending")
+	}
+}

@@ -35,8 +35,8 @@ type Roster struct {
 	warn svc.LogLimiter
 
 	mu       sync.RWMutex
-	children map[string]struct{}
-	known    bool // children holds a list (from central or the cache)
+	children map[string]string // hash → name ("" when central gives none)
+	known    bool              // children holds a list (from central or the cache)
 
 	refreshMu   sync.Mutex
 	refresh     func(context.Context) error // fetches and replaces the list; nil: none
@@ -55,8 +55,9 @@ var errNoRoster = fmt.Errorf("no roster from central yet: %w", hearth.ErrUnavail
 
 // rosterFile is the cache's content.
 type rosterFile struct {
-	Children []string  `json:"children"`
-	SyncedAt time.Time `json:"synced_at"`
+	Children []string          `json:"children"`
+	Names    map[string]string `json:"names,omitempty"`
+	SyncedAt time.Time         `json:"synced_at"`
 }
 
 // OpenRoster returns the roster cached at path. A missing file means no
@@ -75,7 +76,7 @@ func OpenRoster(path string, log *slog.Logger) *Roster {
 	case json.Unmarshal(b, &rf) != nil || rf.Children == nil:
 		log.Error("cached roster is malformed"+until, "cache", path)
 	default:
-		r.set(rf.Children)
+		r.set(rf.Children, rf.Names)
 		log.Info("roster loaded from cache", "children", len(rf.Children), "synced_at", rf.SyncedAt)
 	}
 	return r
@@ -162,6 +163,30 @@ func (r *Roster) runRefresh(ctx context.Context, done chan struct{}) {
 	}
 }
 
+// Names returns the children's names central gave, by hash (children
+// without a name are left out).
+func (r *Roster) Names() map[string]string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make(map[string]string, len(r.children))
+	for h, n := range r.children {
+		if n != "" {
+			out[h] = n
+		}
+	}
+	return out
+}
+
+func clipRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
+
 // Size is the number of children in the list (0 while none is known).
 func (r *Roster) Size() int {
 	r.mu.RLock()
@@ -169,11 +194,12 @@ func (r *Roster) Size() int {
 	return len(r.children)
 }
 
-// Replace makes children the roster and writes the cache. The roster in
-// memory is replaced even when the cache cannot be written (the error says so).
-func (r *Roster) Replace(children []string, at time.Time) error {
-	r.set(children)
-	b, err := json.Marshal(rosterFile{Children: children, SyncedAt: at.UTC()})
+// Replace makes children the roster, with the names central gives them
+// (for the household page), and writes the cache. The roster in memory is
+// replaced even when the cache cannot be written (the error says so).
+func (r *Roster) Replace(children []string, names map[string]string, at time.Time) error {
+	r.set(children, names)
+	b, err := json.Marshal(rosterFile{Children: children, Names: names, SyncedAt: at.UTC()})
 	if err != nil {
 		panic("BUG: marshal roster: " + err.Error())
 	}
@@ -183,10 +209,13 @@ func (r *Roster) Replace(children []string, at time.Time) error {
 	return nil
 }
 
-func (r *Roster) set(children []string) {
-	m := make(map[string]struct{}, len(children))
+// maxNameRunes bounds a child's name as the edge keeps it.
+const maxNameRunes = 64
+
+func (r *Roster) set(children []string, names map[string]string) {
+	m := make(map[string]string, len(children))
 	for _, c := range children {
-		m[c] = struct{}{}
+		m[c] = clipRunes(names[c], maxNameRunes)
 	}
 	r.mu.Lock()
 	r.children, r.known = m, true
@@ -256,7 +285,7 @@ func (f *Forwarder) syncRoster(ctx context.Context) error {
 	before := f.roster.Size()
 	// The gauge first: whoever sees the new roster sees its size too.
 	f.metrics.rosterChildren.Set(float64(len(rr.Children)))
-	err = f.roster.Replace(rr.Children, time.Now())
+	err = f.roster.Replace(rr.Children, rr.Names, time.Now())
 	if len(rr.Children) != before {
 		f.log.Info("roster synced from central", "children", len(rr.Children))
 	}

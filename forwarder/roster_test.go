@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +25,7 @@ import (
 type rosterCentral struct {
 	mu       sync.Mutex
 	children []string
+	names    map[string]string
 	status   int           // answer with this status instead of the list when not 0
 	hold     chan struct{} // when not nil, requests wait for it to close
 	requests atomic.Int64
@@ -38,7 +41,7 @@ func serveRoster(t *testing.T, children ...string) *rosterCentral {
 		}
 		rc.requests.Add(1)
 		rc.mu.Lock()
-		hold, status, list := rc.hold, rc.status, append([]string{}, rc.children...)
+		hold, status, list, names := rc.hold, rc.status, append([]string{}, rc.children...), rc.names
 		rc.mu.Unlock()
 		if hold != nil {
 			<-hold
@@ -47,7 +50,7 @@ func serveRoster(t *testing.T, children ...string) *rosterCentral {
 			w.WriteHeader(status)
 			return
 		}
-		json.NewEncoder(w).Encode(hearth.RosterReply{Children: list})
+		json.NewEncoder(w).Encode(hearth.RosterReply{Children: list, Names: names})
 	}))
 	t.Cleanup(srv.Close)
 	rc.URL = srv.URL
@@ -216,5 +219,28 @@ func TestRoster_Known_FailedRefreshKeepsRoster(t *testing.T) {
 	}
 	if n := rc.requests.Load(); n != 2 {
 		t.Fatalf("%d roster requests, want 2", n)
+	}
+}
+
+// Ensure that the names central gives are kept, clipped, cached with the
+// roster and read back after a restart, for the household page.
+func TestRoster_NamesFromCentral_SurviveARestart(t *testing.T) {
+	long := strings.Repeat("é", 100)
+	rc := serveRoster(t, "kid-a", "kid-b")
+	rc.set(func(rc *rosterCentral) { rc.names = map[string]string{"kid-a": "Alice", "kid-b": long, "stranger": "Eve"} })
+	path := filepath.Join(t.TempDir(), "roster.json")
+	r := OpenRoster(path, quiet)
+	if _, err := New(Config{URL: rc.URL, Token: "tok", Timeout: 5 * time.Second}, openOutbox(t), r, prometheus.NewRegistry(), quiet); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.Known(context.Background(), "kid-a"); !ok || err != nil {
+		t.Fatalf("kid-a: %v %v", ok, err)
+	}
+	want := map[string]string{"kid-a": "Alice", "kid-b": strings.Repeat("é", maxNameRunes)}
+	if got := r.Names(); !maps.Equal(got, want) {
+		t.Fatalf("names %v, want %v (a name of a child not listed is dropped, a long one clipped)", got, want)
+	}
+	if got := OpenRoster(path, quiet).Names(); !maps.Equal(got, want) {
+		t.Fatalf("names after reopening the cache: %v", got)
 	}
 }
