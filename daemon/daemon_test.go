@@ -29,7 +29,7 @@ var quiet = slog.New(slog.DiscardHandler)
 type fakeCentral struct {
 	URL       string
 	offset    time.Duration
-	retention int // retention_days in the roster answer; 0 leaves it out
+	retention int               // retention_days in the roster answer; 0 leaves it out
 	names     map[string]string // names in the roster answer
 
 	mu       sync.Mutex

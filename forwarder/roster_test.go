@@ -227,7 +227,9 @@ func TestRoster_Known_FailedRefreshKeepsRoster(t *testing.T) {
 func TestRoster_NamesFromCentral_SurviveARestart(t *testing.T) {
 	long := strings.Repeat("é", 100)
 	rc := serveRoster(t, "kid-a", "kid-b")
-	rc.set(func(rc *rosterCentral) { rc.names = map[string]string{"kid-a": "Alice", "kid-b": long, "stranger": "Eve"} })
+	rc.set(func(rc *rosterCentral) {
+		rc.names = map[string]string{"kid-a": "Alice", "kid-b": long, "stranger": "Eve"}
+	})
 	path := filepath.Join(t.TempDir(), "roster.json")
 	r := OpenRoster(path, quiet)
 	if _, err := New(Config{URL: rc.URL, Token: "tok", Timeout: 5 * time.Second}, openOutbox(t), r, prometheus.NewRegistry(), quiet); err != nil {
