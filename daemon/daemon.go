@@ -163,7 +163,7 @@ func (d *Daemon) Start() error {
 	d.ready.Store(true)
 	d.cfg.warnUnguarded(d.log)
 	d.log.Info("hearthd ready", "version", Version, "listen", d.pubLn.Addr().String(), "admin", d.adminLn.Addr().String(),
-		"outbox", d.outbox.Path(), "children", d.rosterSize())
+		"outbox", d.outbox.Path(), "children", d.rosterSize(), "page", d.PageAddr())
 	return nil
 }
 

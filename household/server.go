@@ -25,7 +25,7 @@ var pageFS embed.FS
 var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"bytes": humanBytes,
 	"age":   humanAge,
-	"ago":   func(now, t time.Time) string { return humanAge(now.Sub(t)) + " ago" },
+	"ago":   ago,
 }).ParseFS(pageFS, "page.html"))
 
 // Options configure the page.
@@ -232,4 +232,12 @@ func fail(ctx *fasthttp.RequestCtx, msg string, code int) {
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(msg + "\n")
+}
+
+// ago says how long before now t was, in the page's words.
+func ago(now, t time.Time) string {
+	if d := now.Sub(t); d >= 5*time.Second {
+		return humanAge(d) + " ago"
+	}
+	return "just now"
 }
