@@ -5,7 +5,10 @@
 #      are the documented exceptions);
 #   2. every .rpm queried with rpm -qp: name, version, architecture, files,
 #      the configuration marked %config(noreplace), the install scripts;
-#   3. on this machine (root, Debian family, amd64), the hearth .deb is
+#   3. every OpenWrt .ipk: its control file, architecture, conffiles,
+#      sysupgrade entry, init script and install scripts, and its hearthd
+#      (ELF for the CPU, run under qemu-user): packaging/openwrt/check-ipk.sh;
+#   4. on this machine (root, Debian family, amd64), the hearth .deb is
 #      installed, upgraded to a newer version of itself, removed and purged,
 #      checking at each step what packaging/README.md promises: the binary,
 #      unit and configuration in place, the user hearth created, the
@@ -13,10 +16,11 @@
 #      after purge the configuration gone while the state and the user stay.
 #      systemd need not run (CI containers have none): the install scripts
 #      must work without it.
-# Step 3 changes the machine: it refuses to run if hearth is already
+# Step 4 changes the machine: it refuses to run if hearth is already
 # installed, and removes the user and state directory afterwards when they
 # did not exist before. Skip it with CHECK_INSTALL=0.
-# Needs lintian and rpm (apt-get install lintian rpm).
+# Needs lintian, rpm, file and qemu-user-static (apt-get install lintian rpm
+# file qemu-user-static), go, and bin/hearthd ("make build").
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -54,6 +58,8 @@ debs=$(ls "$DIST"/hearth_*.deb "$DIST"/hearth-central_*.deb 2>/dev/null || true)
 rpms=$(ls "$DIST"/hearth-*.rpm 2>/dev/null || true)
 [ "$(echo "$debs" | wc -w)" = 6 ] || fail "expected 6 .deb in $DIST (make package), found: $debs"
 [ "$(echo "$rpms" | wc -w)" = 6 ] || fail "expected 6 .rpm in $DIST (make package), found: $rpms"
+ipks=$(ls "$DIST"/hearth_*.ipk 2>/dev/null || true)
+[ "$(echo "$ipks" | wc -w)" = 5 ] || fail "expected 5 .ipk in $DIST (make package), found: $ipks"
 
 # 1. lintian: errors fail; warnings are printed in the log.
 # shellcheck disable=SC2086
@@ -93,7 +99,13 @@ check_rpms() {
 }
 step "rpm -qp, 6 .rpm" "$WORK/rpm.log" check_rpms
 
-# 3. Install, upgrade, remove, purge of hearth on this machine.
+# 3. The OpenWrt packages' contents.
+check_ipks() {
+	for f in $ipks; do packaging/openwrt/check-ipk.sh "$f" bin/hearthd "$WORK/ipk"; done
+}
+step "OpenWrt, 5 .ipk: control, conffiles, init script, scripts, ELF under qemu" "$WORK/ipk.log" check_ipks
+
+# 4. Install, upgrade, remove, purge of hearth on this machine.
 if [ "${CHECK_INSTALL:-1}" = 0 ]; then
 	echo "check: install cycle skipped (CHECK_INSTALL=0)"
 	exit 0
