@@ -114,6 +114,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("retention_days: must be positive"))
 	}
 	errs = append(errs, c.validateStorage()...)
+	errs = append(errs, c.validateBuild()...)
 	return errors.Join(append(errs, c.validateForward()...)...)
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guardianai/hearth/internal/admin"
 	"github.com/guardianai/hearth/internal/testutil"
 )
 
@@ -112,6 +113,9 @@ func TestConfig_CentralTLS(t *testing.T) {
 // Ensure that Go's profiles are off on hearthd's admin listener unless
 // pprof is set.
 func TestDaemon_Pprof(t *testing.T) {
+	if !admin.PprofBuilt {
+		t.Skip("SKIPPED: built with -tags nopprof (TestConfig_Pprof_NotBuilt covers it)")
+	}
 	off := startDaemon(t, "", nil)
 	if code, body := get(t, "http://"+off.AdminAddr()+"/debug/pprof/"); code != 404 || !strings.Contains(body, "--pprof") {
 		t.Fatalf("pprof off: %d %q", code, body)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # cross-test.sh [ARCH...] — the tests of the code that runs on routers, on
-# router CPUs: the domain (root package), ingest, outbox, forwarder and
-# daemon suites built for each ARCH (arm64, armv7, mipsle, mips: the
+# router CPUs: the domain (root package), ingest, outbox, forwarder, daemon
+# and admin suites built for each ARCH (arm64, armv7, mipsle, mips: the
 # big-endian MIPS of most cheap routers; default all four)
 # and run under qemu-user (go test -exec), then apptest's kill -9 crash test
 # against an armv7 hearthd run under qemu-arm, when armv7 is among them.
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 ARCHES=${*:-arm64 armv7 mipsle mips}
 CROSS_TIMEOUT=${CROSS_TIMEOUT:-30m}
-PKGS=". ./ingest/... ./outbox/... ./forwarder/... ./daemon/..."
+PKGS=". ./ingest/... ./outbox/... ./forwarder/... ./daemon/... ./internal/admin/..."
 
 qemu() { # qemu QEMU_ARCH: the qemu-user binary for it
 	for q in "qemu-$1-static" "qemu-$1"; do
@@ -42,7 +42,10 @@ for arch in $ARCHES; do
 	esac
 	pkgs=$PKGS
 	echo "cross-test: $arch ($env) under ${q##*/}"
+	tags=
 	case $arch in mips*)
+		# The build the OpenWrt packages ship (without Go's profiles).
+		tags=nopprof
 		# forwarder's tests run against a real central, whose SQLite
 		# (modernc) has no MIPS32 port; hearthd's forwarder code is compiled
 		# for MIPS by make package all the same.
@@ -52,7 +55,7 @@ for arch in $ARCHES; do
 	esac
 	t0=$(date +%s)
 	# shellcheck disable=SC2086
-	env $env GOOS=linux CGO_ENABLED=0 $GO test -exec "$q" -count=1 -timeout "$CROSS_TIMEOUT" $pkgs
+	env $env GOOS=linux CGO_ENABLED=0 $GO test -exec "$q" ${tags:+-tags "$tags"} -count=1 -timeout "$CROSS_TIMEOUT" $pkgs
 	echo "cross-test: $arch suites passed ($(($(date +%s) - t0))s)"
 done
 

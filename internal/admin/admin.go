@@ -6,8 +6,6 @@ package admin
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -40,7 +38,7 @@ const PprofOff = "Go profiles are off: start with --pprof (or pprof: true in the
 func NewServer(o Options) *fasthttp.Server {
 	metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
 	paths := []string{"/metrics", "/healthz", "/readyz"}
-	if o.Pprof {
+	if o.Pprof && PprofBuilt {
 		paths = append(paths, "/debug/pprof/")
 	}
 	for p := range o.Routes {
@@ -83,25 +81,6 @@ func serveReady(ctx *fasthttp.RequestCtx, ready func() error) {
 	}
 	ctx.SetBodyString("ready\n")
 }
-
-// pprofHandler serves Go's profiles on the admin listener (loopback by
-// default): how an operator finds where a slow box spends its time.
-var pprofHandler = fasthttpadaptor.NewFastHTTPHandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
-	case "profile":
-		pprof.Profile(w, r)
-	case "trace":
-		pprof.Trace(w, r)
-	case "symbol":
-		pprof.Symbol(w, r)
-	case "cmdline":
-		// The command line can hold secrets (an --admin-token or a
-		// --central-token), so it is never served.
-		http.Error(w, "cmdline is not served: the command line may hold tokens", http.StatusForbidden)
-	default:
-		pprof.Index(w, r)
-	}
-})
 
 // FasthttpLogger routes fasthttp's log lines into log at WARN.
 func FasthttpLogger(log *slog.Logger) fasthttp.Logger {
