@@ -3,22 +3,25 @@
 # after "make test":
 #   1. lintian on every .deb: no errors (tags overridden in packaging/lintian
 #      are the documented exceptions);
-#   2. every .rpm queried with rpm -qp: name, version, architecture, files,
+#   2. every .rpm queried with rpm -qp: name, version, architecture, files
+#      (binary, unit, man page, README and protocol.md),
 #      the configuration marked %config(noreplace), the install scripts;
 #   3. every OpenWrt .ipk: its control file, architecture, conffiles,
 #      sysupgrade entry, init script and install scripts, and its hearthd
 #      (ELF for the CPU, run under qemu-user): packaging/openwrt/check-ipk.sh;
-#   4. on this machine (root, Debian family, amd64), the hearth .deb is
-#      installed, upgraded to a newer version of itself, removed and purged,
-#      checking at each step what packaging/README.md promises: the binary,
-#      unit and configuration in place, the user hearth created, the
-#      operator's edit of the configuration kept across the upgrade, and
-#      after purge the configuration gone while the state and the user stay.
-#      systemd need not run (CI containers have none): the install scripts
-#      must work without it.
-# Step 4 changes the machine: it refuses to run if hearth is already
-# installed, and removes the user and state directory afterwards when they
-# did not exist before. Skip it with CHECK_INSTALL=0.
+#   4. on this machine (root, Debian family, amd64), the hearth .deb and
+#      then the hearth-central .deb are installed, upgraded to a newer
+#      version of themselves, removed and purged, checking at each step what
+#      packaging/README.md promises: the binary, unit, docs and
+#      configuration in place, the user hearth created, the operator's edit
+#      of the configuration kept across the upgrade, and after purge the
+#      configuration gone while the state and the user stay; then both
+#      x86_64 .rpm are installed, upgraded and erased with rpm (scriptlets
+#      run for real). systemd need not run (CI containers have none): the
+#      install scripts must work without it.
+# Step 4 changes the machine: it refuses to run if hearth or hearth-central
+# is installed, and removes the user and state directories afterwards when
+# they did not exist before. Skip it with CHECK_INSTALL=0.
 # Needs lintian, rpm, file and qemu-user-static (apt-get install lintian rpm
 # file qemu-user-static), go, and bin/hearthd ("make build").
 set -eu
@@ -78,7 +81,7 @@ check_rpm() { # check_rpm FILE
 	*) fail "$f: unexpected name $name" ;;
 	esac
 	files=$(rpm -qpl "$f")
-	for p in $bin $conf $unit /usr/share/man/man8/${bin##*/}.8.gz; do
+	for p in $bin $conf $unit /usr/share/man/man8/${bin##*/}.8.gz /usr/share/doc/$name/README.md /usr/share/doc/$name/protocol.md; do
 		echo "$files" | grep -qx "$p" || fail "$f: $p missing"
 	done
 	rpm -qpc "$f" | grep -qx "$conf" || fail "$f: $conf is not a config file"
@@ -186,7 +189,9 @@ install_first() {
 	[ -x /usr/bin/$bin ] || fail "/usr/bin/$bin missing"
 	[ -f /lib/systemd/system/$unit ] || fail "$unit missing"
 	[ -f /usr/share/man/man8/$bin.8.gz ] || fail "man page missing"
-	[ -f /usr/share/doc/$pkg/copyright ] || fail "copyright missing"
+	for f in copyright changelog.gz README.md README.packages.md protocol.md; do
+		[ -f /usr/share/doc/$pkg/$f ] || fail "/usr/share/doc/$pkg/$f missing"
+	done
 	getent passwd hearth | grep -q ':/var/lib/hearth:/usr/sbin/nologin$' || fail "user hearth: $(getent passwd hearth)"
 	getent group hearth >/dev/null || fail "no group hearth"
 	[ "$(stat -c '%U:%G %a' $conf)" = "root:hearth 640" ] || fail "$conf is $(stat -c '%U:%G %a' $conf)"
