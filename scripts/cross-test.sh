@@ -44,8 +44,9 @@ for arch in $ARCHES; do
 	echo "cross-test: $arch ($env) under ${q##*/}"
 	tags=
 	case $arch in mips*)
-		# The build the OpenWrt packages ship (without Go's profiles).
-		tags=nopprof
+		# The build the OpenWrt packages ship (no Go profiles, text-only
+		# /metrics: packaging/package.sh's router_build).
+		tags=nopprof,textmetrics
 		# forwarder's tests run against a real central, whose SQLite
 		# (modernc) has no MIPS32 port; hearthd's forwarder code is compiled
 		# for MIPS by make package all the same.

@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // Options describe an admin server.
@@ -36,7 +34,7 @@ const PprofOff = "Go profiles are off: start with --pprof (or pprof: true in the
 
 // NewServer returns the admin fasthttp server.
 func NewServer(o Options) *fasthttp.Server {
-	metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	metrics := metricsHandler(o.Registry)
 	paths := []string{"/metrics", "/healthz", "/readyz"}
 	if o.Pprof && PprofBuilt {
 		paths = append(paths, "/debug/pprof/")

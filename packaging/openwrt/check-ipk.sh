@@ -7,7 +7,8 @@
 #     keeps /etc/hearth/;
 #   - hearthd is a static ELF for that CPU (file), built with the Go
 #     settings OpenWrt's CPU needs (go version -m: GOMIPS=softfloat,
-#     GOARM=7) as the router build (-tags nopprof), and runs there: under
+#     GOARM=7) as the router build (-tags nopprof,textmetrics), and runs
+#     there: under
 #     qemu-user it loads the shipped configuration with --check-config;
 #   - the procd init script: run in a shell with procd's functions recorded
 #     instead of done, it does not start hearthd while no data_dir is set
@@ -74,7 +75,7 @@ bin=$work/root/usr/bin/hearthd
 info=$(file -b "$bin")
 case $info in "$elf"*"statically linked"*) ;; *) fail "hearthd is: $info; want $elf, statically linked" ;; esac
 settings=$(go version -m "$bin")
-for s in $go CGO_ENABLED=0 -tags=nopprof; do
+for s in $go CGO_ENABLED=0 -tags=nopprof,textmetrics; do
 	echo "$settings" | grep -q "build[[:space:]]$s\$" || fail "hearthd not built with $s"
 done
 qemu=$(command -v "qemu-$q-static" || command -v "qemu-$q") || fail "qemu-$q not found (apt-get install qemu-user-static)"
