@@ -94,7 +94,7 @@ func TestConfig_CentralTokenFile(t *testing.T) {
 // load stops the start.
 func TestConfig_CentralTLS(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir, cfg.AllowVolatileDataDir = t.TempDir(), true // t.TempDir() may be on tmpfs
 	cfg.CentralURL, cfg.CentralToken = "http://central.example:8080", "tok"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "central_insecure: true") {
 		t.Fatalf("plain http to another host: %v", err)
