@@ -46,21 +46,23 @@ run: build
 	scripts/run.sh $(RUN_DIR)
 
 ## package: hearth and hearth-central .deb and .rpm for amd64, arm64 and armhf
-## (armv7) into dist/, plus mipsle hearthd binaries; see packaging/README.md.
+## (armv7), and hearth .ipk for OpenWrt (mipsel, mips, arm, aarch64) into
+## dist/; see packaging/README.md.
 ## nfpm is built once from tools/go.mod unless NFPM names one.
 NFPM      ?=
 package: build
 	GO='$(GO)' NFPM='$(NFPM)' VERSION='$(VERSION)' HOST_BIN='$(BIN)' packaging/package.sh
 
-## package-check: lintian, rpm -qp and an install/upgrade/remove/purge cycle
-## of the amd64 hearth .deb on this machine (root; packaging/check.sh).
+## package-check: lintian, rpm -qp, the OpenWrt .ipk contents and an
+## install/upgrade/remove/purge cycle of the amd64 .debs on this machine
+## (root; packaging/check.sh).
 package-check: package
 	packaging/check.sh
 
 ## cross-test: the domain, ingest, outbox, forwarder and daemon tests on
-## arm64, armv7 and mipsle under qemu-user, and the kill -9 crash test against
+## arm64, armv7, mipsle and mips under qemu-user, and the kill -9 crash test against
 ## an armv7 hearthd (scripts/cross-test.sh; CROSS_ARCHES=armv7 for one).
-CROSS_ARCHES ?= arm64 armv7 mipsle
+CROSS_ARCHES ?= arm64 armv7 mipsle mips
 cross-test:
 	GO='$(GO)' scripts/cross-test.sh $(CROSS_ARCHES)
 

@@ -168,7 +168,10 @@ type Hearthd struct {
 func StartHearthd(t *testing.T, dataDir string, args ...string) *Hearthd {
 	t.Helper()
 	base := []string{"--config", "", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-		"--data-dir", dataDir, "--log-format", "json"}
+		"--data-dir", dataDir, "--log-format", "json",
+		// The test's directory may be on tmpfs (/tmp on many systems),
+		// which hearthd refuses otherwise; daemon's tests cover that.
+		"--allow-volatile-data-dir"}
 	p := Start(t, "hearthd", "hearthd ready", append(base, args...)...)
 	ready, _ := p.WaitLog("hearthd ready", time.Second)
 	return &Hearthd{Proc: p, URL: "http://" + ready["listen"].(string), Admin: "http://" + ready["admin"].(string), DataDir: dataDir}

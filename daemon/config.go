@@ -22,6 +22,11 @@ type Config struct {
 	DataDir  string   `yaml:"data_dir"`
 	Children []string `yaml:"children"`
 
+	// Storage safety (storage.go): no outbox in RAM, wait for a late disk.
+	AllowVolatileDataDir bool          `yaml:"allow_volatile_data_dir"`
+	RequireMount         string        `yaml:"require_mount"`
+	RequireMountTimeout  time.Duration `yaml:"require_mount_timeout"`
+
 	OutboxMaxBytes    config.ByteSize `yaml:"outbox_max_bytes"`
 	OutboxMaxMessages int64           `yaml:"outbox_max_messages"`
 	RetentionDays     int             `yaml:"retention_days"`
@@ -65,11 +70,12 @@ func DefaultConfig() Config {
 			LogLevel:        "info",
 			LogFormat:       "text",
 		},
-		Limits:            ingest.DefaultLimits(),
-		DataDir:           "/var/lib/hearth",
-		OutboxMaxBytes:    defaultOutboxMaxBytes,
-		OutboxMaxMessages: 5_000_000,
-		RetentionDays:     365,
+		Limits:              ingest.DefaultLimits(),
+		DataDir:             "/var/lib/hearth",
+		RequireMountTimeout: 2 * time.Minute,
+		OutboxMaxBytes:      defaultOutboxMaxBytes,
+		OutboxMaxMessages:   5_000_000,
+		RetentionDays:       365,
 
 		ForwardBatchMessages: 500,
 		ForwardBatchBytes:    1 << 20,
@@ -86,6 +92,7 @@ func (c *Config) Bind(b *config.Binder) {
 	c.Service.Bind(b, "address for phones (WebSocket and HTTP)")
 	c.Limits.Bind(b)
 	b.String(&c.DataDir, "data-dir", "directory of the outbox database")
+	c.bindStorage(b)
 	b.List(&c.Children, "children", "comma-separated child hashes allowed to send; with central_url a child must also be on central's roster; empty: any child (standalone) or central's roster")
 	b.Bytes(&c.OutboxMaxBytes, "outbox-max-bytes", "outbox quota in bytes; new data is refused beyond it")
 	b.Int64(&c.OutboxMaxMessages, "outbox-max-messages", "outbox quota in messages")
@@ -115,6 +122,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("retention_days: must be positive"))
 	}
 	errs = append(errs, c.validatePage()...)
+	errs = append(errs, c.validateStorage()...)
+	errs = append(errs, c.validateBuild()...)
 	return errors.Join(append(errs, c.validateForward()...)...)
 }
 
@@ -122,6 +131,7 @@ func (c *Config) Validate() error {
 func (c *Config) Write(w io.Writer) {
 	fmt.Fprintf(w, "listen: %s\nadmin_listen: %s\ndata_dir: %s\nchildren: %d\noutbox_max_bytes: %d\noutbox_max_messages: %d\n",
 		c.Listen, c.AdminListen, c.DataDir, len(c.Children), c.OutboxMaxBytes, c.OutboxMaxMessages)
+	c.writeStorage(w)
 	fmt.Fprintf(w, "central_url: %s\ncentral_token: %s\nedge_id: %s\n", c.CentralURL, redact(c.CentralToken), c.edgeID())
 	c.writeProduction(w)
 	c.writePage(w)

@@ -118,6 +118,7 @@ func startDaemon(t *testing.T, centralURL string, edit func(*Config)) *Daemon {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen, cfg.AdminListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.AllowVolatileDataDir = true // t.TempDir() may be on tmpfs; storage_test.go tests the refusal
 	if centralURL != "" {
 		cfg.CentralURL, cfg.CentralToken, cfg.EdgeID = centralURL, "tok", "test-edge"
 		cfg.ForwardReplayJitter, cfg.ForwardMaxBackoff = 0, 100*time.Millisecond

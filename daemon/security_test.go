@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guardianai/hearth/internal/admin"
 	"github.com/guardianai/hearth/internal/testutil"
 )
 
@@ -93,7 +94,7 @@ func TestConfig_CentralTokenFile(t *testing.T) {
 // load stops the start.
 func TestConfig_CentralTLS(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir, cfg.AllowVolatileDataDir = t.TempDir(), true // t.TempDir() may be on tmpfs
 	cfg.CentralURL, cfg.CentralToken = "http://central.example:8080", "tok"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "central_insecure: true") {
 		t.Fatalf("plain http to another host: %v", err)
@@ -112,6 +113,9 @@ func TestConfig_CentralTLS(t *testing.T) {
 // Ensure that Go's profiles are off on hearthd's admin listener unless
 // pprof is set.
 func TestDaemon_Pprof(t *testing.T) {
+	if !admin.PprofBuilt {
+		t.Skip("SKIPPED: built with -tags nopprof (TestConfig_Pprof_NotBuilt covers it)")
+	}
 	off := startDaemon(t, "", nil)
 	if code, body := get(t, "http://"+off.AdminAddr()+"/debug/pprof/"); code != 404 || !strings.Contains(body, "--pprof") {
 		t.Fatalf("pprof off: %d %q", code, body)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # package.sh — build the hearth and hearth-central .deb and .rpm packages for
-# amd64, arm64 and armhf into dist/, plus mipsle hearthd binaries (built to
-# prove they build, not packaged). Run from the repository root; "make
+# amd64, arm64 and armhf, and the OpenWrt .ipk of hearth for mipsel_24kc,
+# mips_24kc, arm_cortex-a7_neon-vfpv4, aarch64_cortex-a53 and
+# aarch64_generic, into dist/. Run from the repository root; "make
 # package" calls it with:
 #   GO       the go command
 #   NFPM     the nfpm command; default: nfpm built once from tools/go.mod
@@ -52,7 +53,7 @@ step() {
 echo "package: hearth $VERSION as $PKG_VERSION"
 rm -rf "$BUILD"
 mkdir -p "$BUILD/man"
-rm -f "$DIST"/hearth_*.deb "$DIST"/hearth-central_*.deb "$DIST"/hearth-*.rpm "$DIST"/hearthd_*_linux_mipsle*
+rm -f "$DIST"/hearth_*.deb "$DIST"/hearth-central_*.deb "$DIST"/hearth-*.rpm "$DIST"/hearthd_*_linux_mipsle* "$DIST"/hearth_*.ipk
 
 # 1. The shipped configuration files must load as they are, and with every
 # key uncommented (so each documented key and default is valid).
@@ -96,13 +97,23 @@ build() { # build GOARCH GOARM GOMIPS OUTDIR PACKAGES...
 	shift 4
 	mkdir -p "$out"
 	CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOARM=$arm GOMIPS=$mips \
-		$GO build -trimpath -ldflags "$LDFLAGS" -o "$out/" "$@"
+		$GO build -trimpath ${TAGS:+-tags "$TAGS"} -ldflags "$LDFLAGS" -o "$out/" "$@"
 }
+# router_build: hearthd for the OpenWrt packages, without Go's profiles
+# (-tags nopprof: 0.46 MB less on mipsle; hearthd refuses pprof: true) and
+# with a text-only /metrics (-tags textmetrics: 0.39 MB less).
+router_build() { TAGS=nopprof,textmetrics build "$@"; }
 step "binaries linux/amd64" "$BUILD/build-amd64.log" build amd64 "" "" "$BUILD/linux_amd64" ./cmd/hearthd ./cmd/hearth-central
 step "binaries linux/arm64" "$BUILD/build-arm64.log" build arm64 "" "" "$BUILD/linux_arm64" ./cmd/hearthd ./cmd/hearth-central
 step "binaries linux/arm (GOARM=7)" "$BUILD/build-arm7.log" build arm 7 "" "$BUILD/linux_arm7" ./cmd/hearthd ./cmd/hearth-central
-step "hearthd linux/mipsle (softfloat)" "$BUILD/build-mipsle.log" build mipsle "" softfloat "$BUILD/linux_mipsle" ./cmd/hearthd
-cp "$BUILD/linux_mipsle/hearthd" "$DIST/hearthd_${PKG_VERSION}_linux_mipsle"
+# Routers' MIPS cores (24Kc) have no FPU: softfloat, as OpenWrt builds.
+step "router hearthd linux/mipsle (softfloat, router tags)" "$BUILD/build-mipsle.log" router_build mipsle "" softfloat "$BUILD/router_mipsle" ./cmd/hearthd
+step "router hearthd linux/mips (big-endian, softfloat, router tags)" "$BUILD/build-mips.log" router_build mips "" softfloat "$BUILD/router_mips" ./cmd/hearthd
+router_arm() {
+	router_build arm 7 "" "$BUILD/router_arm7" ./cmd/hearthd
+	router_build arm64 "" "" "$BUILD/router_arm64" ./cmd/hearthd
+}
+step "router hearthd linux/arm (GOARM=7) and linux/arm64 (router tags)" "$BUILD/build-router-arm.log" router_arm
 
 # 4. Man pages, changelogs and maintainer scripts.
 for m in hearthd hearth-central; do
@@ -149,7 +160,21 @@ packages() {
 	# shellcheck disable=SC2016
 	jobs | xargs -P 2 -L 1 sh -c 'PKG_ARCH=$2 PKG_BIN=$BUILD/linux_$2 $NFPM package --config "$1" --packager "$3" --target "$4"' nfpm
 }
+# OpenWrt: one .ipk per opkg architecture, the same for 23.05 and 24.10
+# (both use opkg and these architecture names), with the router build of
+# hearthd; the aarch64 ones share a binary.
+ipk_jobs() {
+	for a in mipsle:mipsel_24kc mips:mips_24kc arm7:arm_cortex-a7_neon-vfpv4 arm64:aarch64_cortex-a53 arm64:aarch64_generic; do
+		echo "${a%%:*} ${a#*:} $DIST/hearth_${PKG_VERSION}_${a#*:}.ipk"
+	done
+}
+ipks() {
+	export NFPM PKG_VERSION BUILD
+	# shellcheck disable=SC2016
+	ipk_jobs | xargs -P 2 -L 1 sh -c 'IPK_ARCH=$2 PKG_BIN=$BUILD/router_$1 $NFPM package --config nfpm-openwrt.yaml --packager ipk --target "$3"' nfpm
+}
 wait_nfpm
 step "12 packages (nfpm)" "$BUILD/nfpm.log" packages
+step "5 OpenWrt packages (nfpm)" "$BUILD/nfpm-ipk.log" ipks
 
-ls -l "$DIST"/*.deb "$DIST"/*.rpm "$DIST"/hearthd_*_linux_mipsle
+ls -l "$DIST"/*.deb "$DIST"/*.rpm "$DIST"/*.ipk

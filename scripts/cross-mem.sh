@@ -35,7 +35,7 @@ $GO build -o "$dir/hearth-load" ./cmd/hearth-load
 
 $run "$dir/hearthd" --config "" --listen 127.0.0.1:18700 --admin-listen $ADMIN \
 	--data-dir "$dir/data" --max-conns $((N + 100)) --max-conns-per-ip $((N + 100)) \
-	--pprof --log-level warn >"$dir/hearthd.log" 2>&1 &
+	--pprof --log-level warn --allow-volatile-data-dir >"$dir/hearthd.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
 	curl -fs "http://$ADMIN/healthz" >/dev/null 2>&1 && break

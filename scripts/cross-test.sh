@@ -1,7 +1,8 @@
 #!/bin/sh
 # cross-test.sh [ARCH...] — the tests of the code that runs on routers, on
-# router CPUs: the domain (root package), ingest, outbox, forwarder and
-# daemon suites built for each ARCH (arm64, armv7, mipsle; default all three)
+# router CPUs: the domain (root package), ingest, outbox, forwarder, daemon
+# and admin suites built for each ARCH (arm64, armv7, mipsle, mips: the
+# big-endian MIPS of most cheap routers; default all four)
 # and run under qemu-user (go test -exec), then apptest's kill -9 crash test
 # against an armv7 hearthd run under qemu-arm, when armv7 is among them.
 # "make cross-test" runs it; CI runs "make cross-test CROSS_ARCHES=armv7"
@@ -13,9 +14,9 @@ set -eu
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
-ARCHES=${*:-arm64 armv7 mipsle}
+ARCHES=${*:-arm64 armv7 mipsle mips}
 CROSS_TIMEOUT=${CROSS_TIMEOUT:-30m}
-PKGS=". ./ingest/... ./outbox/... ./forwarder/... ./daemon/..."
+PKGS=". ./ingest/... ./outbox/... ./forwarder/... ./daemon/... ./internal/admin/..."
 
 qemu() { # qemu QEMU_ARCH: the qemu-user binary for it
 	for q in "qemu-$1-static" "qemu-$1"; do
@@ -33,23 +34,29 @@ for arch in $ARCHES; do
 	arm64) env="GOARCH=arm64" q=$(qemu aarch64) ;;
 	armv7) env="GOARCH=arm GOARM=7" q=$(qemu arm) ;;
 	mipsle) env="GOARCH=mipsle GOMIPS=softfloat" q=$(qemu mipsel) ;;
+	mips) env="GOARCH=mips GOMIPS=softfloat" q=$(qemu mips) ;;
 	*)
-		echo "cross-test: unknown arch $arch (arm64, armv7, mipsle)" >&2
+		echo "cross-test: unknown arch $arch (arm64, armv7, mipsle, mips)" >&2
 		exit 1
 		;;
 	esac
 	pkgs=$PKGS
 	echo "cross-test: $arch ($env) under ${q##*/}"
-	if [ "$arch" = mipsle ]; then
+	tags=
+	case $arch in mips*)
+		# The build the OpenWrt packages ship (no Go profiles, text-only
+		# /metrics: packaging/package.sh's router_build).
+		tags=nopprof,textmetrics
 		# forwarder's tests run against a real central, whose SQLite
-		# (modernc) has no mipsle port; hearthd's forwarder code is compiled
-		# for mipsle by make package all the same.
+		# (modernc) has no MIPS32 port; hearthd's forwarder code is compiled
+		# for MIPS by make package all the same.
 		pkgs=$(echo "$PKGS" | sed 's| ./forwarder/...||')
-		echo "cross-test: mipsle: forwarder's tests not run (they import central: modernc's SQLite has no mipsle port)"
-	fi
+		echo "cross-test: $arch: forwarder's tests not run (they import central: modernc's SQLite has no MIPS32 port)"
+		;;
+	esac
 	t0=$(date +%s)
 	# shellcheck disable=SC2086
-	env $env GOOS=linux CGO_ENABLED=0 $GO test -exec "$q" -count=1 -timeout "$CROSS_TIMEOUT" $pkgs
+	env $env GOOS=linux CGO_ENABLED=0 $GO test -exec "$q" ${tags:+-tags "$tags"} -count=1 -timeout "$CROSS_TIMEOUT" $pkgs
 	echo "cross-test: $arch suites passed ($(($(date +%s) - t0))s)"
 done
 

@@ -6,16 +6,12 @@ package admin
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/pprof"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // Options describe an admin server.
@@ -41,9 +37,9 @@ const PprofOff = "Go profiles are off: start with --pprof (or pprof: true in the
 
 // NewServer returns the admin fasthttp server.
 func NewServer(o Options) *fasthttp.Server {
-	metrics := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	metrics := metricsHandler(o.Registry)
 	paths := []string{"/metrics", "/healthz", "/readyz"}
-	if o.Pprof {
+	if o.Pprof && PprofBuilt {
 		paths = append(paths, "/debug/pprof/")
 	}
 	for p := range o.Routes {
@@ -88,25 +84,6 @@ func serveReady(ctx *fasthttp.RequestCtx, ready func() error) {
 	}
 	ctx.SetBodyString("ready\n")
 }
-
-// pprofHandler serves Go's profiles on the admin listener (loopback by
-// default): how an operator finds where a slow box spends its time.
-var pprofHandler = fasthttpadaptor.NewFastHTTPHandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
-	case "profile":
-		pprof.Profile(w, r)
-	case "trace":
-		pprof.Trace(w, r)
-	case "symbol":
-		pprof.Symbol(w, r)
-	case "cmdline":
-		// The command line can hold secrets (an --admin-token or a
-		// --central-token), so it is never served.
-		http.Error(w, "cmdline is not served: the command line may hold tokens", http.StatusForbidden)
-	default:
-		pprof.Index(w, r)
-	}
-})
 
 // FasthttpLogger routes fasthttp's log lines into log at WARN.
 func FasthttpLogger(log *slog.Logger) fasthttp.Logger {

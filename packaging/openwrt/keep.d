@@ -1,0 +1,2 @@
+# hearth: kept across sysupgrade (configuration, token and CA files)
+/etc/hearth/
