@@ -58,10 +58,15 @@ w AS (INSERT INTO hearth_screentime AS v (row_id, received_at, total, apps)
 	SELECT id, CASE WHEN mine THEN r ELSE sr END, CASE WHEN mine THEN n ELSE sn END, CASE WHEN mine THEN a ELSE sa END FROM x ORDER BY id
 	ON CONFLICT (row_id) DO UPDATE SET received_at = excluded.received_at, total = excluded.total, apps = excluded.apps
 	WHERE (excluded.received_at, excluded.total, excluded.apps COLLATE "C") > (v.received_at, v.total, v.apps COLLATE "C")
-	RETURNING row_id, total, apps),
+	RETURNING row_id, received_at, total, apps),
 upd AS (UPDATE backend_screentime AS s SET total_screen_time = w.total, app_wise_data = w.apps::jsonb, updated = $1
-	FROM w JOIN x ON x.id = w.row_id WHERE s.id = w.row_id AND x.mine)
+	FROM w WHERE s.id = w.row_id AND `+gaPGDayChanged+`)
 SELECT child_id, date::text, id FROM x`
+
+	// gaPGDayChanged is false for a Django row whose new version is the one
+	// it holds already (the seed's row, versioned as it stands), which is
+	// left alone; see also the last line of gaPGHoursKnown.
+	gaPGDayChanged = `NOT (w.received_at = least(s.updated, $1::timestamptz) AND w.total = s.total_screen_time AND w.apps = s.app_wise_data::text)`
 
 	// New hours and their versions; see gaPGDaysNew.
 	gaPGHoursNew = `WITH u AS (SELECT * FROM unnest($2::int8[], $3::int8[], $4::int2[], $5::int8[], $6::timestamptz[]) AS u(sid, aid, h, n, r)),
@@ -82,8 +87,9 @@ w AS (INSERT INTO hearth_appscreentime AS v (row_id, received_at, seconds)
 	SELECT id, CASE WHEN mine THEN r ELSE sr END, CASE WHEN mine THEN n ELSE sn END FROM x ORDER BY id
 	ON CONFLICT (row_id) DO UPDATE SET received_at = excluded.received_at, seconds = excluded.seconds
 	WHERE (excluded.received_at, excluded.seconds) > (v.received_at, v.seconds)
-	RETURNING row_id, seconds)
-UPDATE backend_appscreentime AS d SET seconds = w.seconds, updated = $1 FROM w JOIN x ON x.id = w.row_id WHERE d.id = w.row_id AND x.mine`
+	RETURNING row_id, received_at, seconds)
+UPDATE backend_appscreentime AS s SET seconds = w.seconds, updated = $1 FROM w
+WHERE s.id = w.row_id AND NOT (w.received_at = least(s.updated, $1::timestamptz) AND w.seconds = s.seconds)`
 
 	// Locations: the key first, in key order (its primary key admits one
 	// batch per key; a new key takes the id of its row). A key the batch
