@@ -60,7 +60,7 @@ w AS (INSERT INTO hearth_screentime AS v (row_id, received_at, total, apps)
 	WHERE (excluded.received_at, excluded.total, excluded.apps COLLATE "C") > (v.received_at, v.total, v.apps COLLATE "C")
 	RETURNING row_id, received_at, total, apps),
 upd AS (UPDATE backend_screentime AS s SET total_screen_time = w.total, app_wise_data = w.apps::jsonb, updated = $1
-	FROM w WHERE s.id = w.row_id AND `+gaPGDayChanged+`)
+	FROM w WHERE s.id = w.row_id AND ` + gaPGDayChanged + `)
 SELECT child_id, date::text, id FROM x`
 
 	// gaPGDayChanged is false for a Django row whose new version is the one
