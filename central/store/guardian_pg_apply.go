@@ -48,14 +48,18 @@ ON CONFLICT (row_id) DO NOTHING`
 	// newer-wins holds between concurrent batches); the days that win are
 	// written. A day without a version (the seed wrote it while it still
 	// ran beside hearth) is versioned with the newer of the batch's and the
-	// row's own (updated, not after now). The ids of the days come back.
+	// row's own (updated, not after now). A day that loses to the version
+	// this statement sees is left unlocked: versions only grow, so it
+	// loses to the latest too (a resend, or a day gaPGDaysNew just wrote).
+	// The ids of the days come back.
 	gaPGDaysKnown = `WITH u AS (SELECT * FROM unnest($2::int8[], $3::date[], $4::int8[], $5::text[], $6::timestamptz[]) AS u(c, d, n, a, r)),
 x AS (SELECT s.id, s.child_id, s.date, u.r, u.n, u.a,
 		least(s.updated, $1::timestamptz) AS sr, s.total_screen_time AS sn, s.app_wise_data::text AS sa,
-		v.row_id IS NOT NULL OR (u.r, u.n, u.a COLLATE "C") > (least(s.updated, $1::timestamptz), s.total_screen_time, s.app_wise_data::text COLLATE "C") AS mine
+		v.row_id IS NOT NULL OR (u.r, u.n, u.a COLLATE "C") > (least(s.updated, $1::timestamptz), s.total_screen_time, s.app_wise_data::text COLLATE "C") AS mine,
+		v.row_id IS NOT NULL AND (u.r, u.n, u.a COLLATE "C") <= (v.received_at, v.total, v.apps COLLATE "C") AS stale
 	FROM u JOIN backend_screentime AS s ON s.child_id = u.c AND s.date = u.d LEFT JOIN hearth_screentime AS v ON v.row_id = s.id),
 w AS (INSERT INTO hearth_screentime AS v (row_id, received_at, total, apps)
-	SELECT id, CASE WHEN mine THEN r ELSE sr END, CASE WHEN mine THEN n ELSE sn END, CASE WHEN mine THEN a ELSE sa END FROM x ORDER BY id
+	SELECT id, CASE WHEN mine THEN r ELSE sr END, CASE WHEN mine THEN n ELSE sn END, CASE WHEN mine THEN a ELSE sa END FROM x WHERE NOT stale ORDER BY id
 	ON CONFLICT (row_id) DO UPDATE SET received_at = excluded.received_at, total = excluded.total, apps = excluded.apps
 	WHERE (excluded.received_at, excluded.total, excluded.apps COLLATE "C") > (v.received_at, v.total, v.apps COLLATE "C")
 	RETURNING row_id, received_at, total, apps),
@@ -80,11 +84,12 @@ ON CONFLICT (row_id) DO NOTHING`
 	// Every hour of the batch; see gaPGDaysKnown.
 	gaPGHoursKnown = `WITH u AS (SELECT * FROM unnest($2::int8[], $3::int8[], $4::int2[], $5::int8[], $6::timestamptz[]) AS u(sid, aid, h, n, r)),
 x AS (SELECT s.id, u.r, u.n, least(s.updated, $1::timestamptz) AS sr, s.seconds AS sn,
-		v.row_id IS NOT NULL OR (u.r, u.n) > (least(s.updated, $1::timestamptz), s.seconds) AS mine
+		v.row_id IS NOT NULL OR (u.r, u.n) > (least(s.updated, $1::timestamptz), s.seconds) AS mine,
+		v.row_id IS NOT NULL AND (u.r, u.n) <= (v.received_at, v.seconds) AS stale
 	FROM u JOIN backend_appscreentime AS s ON s.screen_time_id = u.sid AND s.app_id = u.aid AND s.hour = u.h
 	LEFT JOIN hearth_appscreentime AS v ON v.row_id = s.id),
 w AS (INSERT INTO hearth_appscreentime AS v (row_id, received_at, seconds)
-	SELECT id, CASE WHEN mine THEN r ELSE sr END, CASE WHEN mine THEN n ELSE sn END FROM x ORDER BY id
+	SELECT id, CASE WHEN mine THEN r ELSE sr END, CASE WHEN mine THEN n ELSE sn END FROM x WHERE NOT stale ORDER BY id
 	ON CONFLICT (row_id) DO UPDATE SET received_at = excluded.received_at, seconds = excluded.seconds
 	WHERE (excluded.received_at, excluded.seconds) > (v.received_at, v.seconds)
 	RETURNING row_id, received_at, seconds)
