@@ -65,7 +65,7 @@ w AS (INSERT INTO hearth_screentime AS v (row_id, received_at, total, apps)
 	RETURNING row_id, received_at, total, apps),
 upd AS (UPDATE backend_screentime AS s SET total_screen_time = w.total, app_wise_data = w.apps::jsonb, updated = $1
 	FROM w WHERE s.id = w.row_id AND ` + gaPGDayChanged + `)
-SELECT child_id, date::text, id FROM x`
+SELECT child_id, to_char(date, 'YYYY-MM-DD'), id FROM x`
 
 	// gaPGDayChanged is false for a Django row whose new version is the one
 	// it holds already (the seed's row, versioned as it stands), which is
@@ -132,7 +132,9 @@ ON CONFLICT (id) DO UPDATE SET accessed = excluded.accessed`
 	gaPGSiteNewer = `(excluded.received_at, excluded.accessed) > (k.received_at, k.accessed)`
 )
 
-// gaPGDay is a day's key by ids, as gaPGDaysKnown returns it.
+// gaPGDay is a day's key by ids, as gaPGDaysKnown returns it: the date
+// as hearth.DateLayout (to_char, since date::text follows the server's
+// DateStyle).
 type gaPGDay struct {
 	child int64
 	date  string
