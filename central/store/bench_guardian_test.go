@@ -208,3 +208,73 @@ func seedUpsert(ctx context.Context, c *pgx.Conn, sel string, keys []any, upd, i
 	}
 	return id, tx.Commit(ctx)
 }
+
+// BenchmarkApplyGuardianAI_Postgres_500Mixed_DjangoOnly writes the same
+// batches as bare set-based upserts of the Django rows alone (by their
+// natural keys, no newer-wins, no versions or dedupe keys): what writing
+// these rows costs in PostgreSQL with Django's indexes and foreign keys,
+// the floor under hearth's GuardianAI path.
+func BenchmarkApplyGuardianAI_Postgres_500Mixed_DjangoOnly(b *testing.B) {
+	benchGAApply(b, gaEngines[1], gaDjangoOnlyApply)
+}
+
+// The bare upserts of gaDjangoOnlyApply; $1 is now.
+const (
+	gaBareDays = `INSERT INTO backend_screentime (date, total_screen_time, app_wise_data, created, updated, child_id)
+SELECT d, n, a::jsonb, $1, $1, c FROM unnest($2::int8[], $3::date[], $4::int8[], $5::text[]) AS u(c, d, n, a)
+ON CONFLICT (child_id, date) DO UPDATE SET total_screen_time = excluded.total_screen_time, app_wise_data = excluded.app_wise_data, updated = excluded.updated`
+	gaBareHours = `INSERT INTO backend_appscreentime (hour, seconds, created, updated, app_id, screen_time_id)
+SELECT u.h, u.n, $1, $1, a.id, s.id FROM unnest($2::int8[], $3::date[], $4::text[], $5::int2[], $6::int8[]) AS u(c, d, app, h, n)
+JOIN backend_screentime AS s ON s.child_id = u.c AND s.date = u.d JOIN backend_app AS a ON a.domain = u.app
+ON CONFLICT (screen_time_id, app_id, hour) DO UPDATE SET seconds = excluded.seconds, updated = excluded.updated`
+	gaBareLocs = `INSERT INTO backend_locationhistory ("timestamp", latitude, longitude, created, child_id)
+SELECT ts, lat, lon, $1, c FROM unnest($2::int8[], $3::timestamptz[], $4::float8[], $5::float8[]) AS u(c, ts, lat, lon)`
+	gaBareSites = `INSERT INTO backend_siteaccesslog ("timestamp", url, accessed, created, child_id)
+SELECT ts, url, acc, $1, c FROM unnest($2::int8[], $3::timestamptz[], $4::text[], $5::bool[]) AS u(c, ts, url, acc)`
+)
+
+// gaDjangoOnlyApply writes the Django rows of msgs in one transaction as
+// one pipelined round of bare upserts; see
+// BenchmarkApplyGuardianAI_Postgres_500Mixed_DjangoOnly.
+func gaDjangoOnlyApply(ctx context.Context, s Store, home string, msgs []hearth.Message) error {
+	g := s.(*GuardianPostgres)
+	now := micro(g.opts.Now())
+	return g.db.tx(ctx, "django only", pgx.TxOptions{}, func(tx pgx.Tx) error {
+		ids, owned, err := g.owners(ctx, tx, home, distinctChildren(msgs))
+		if err != nil {
+			return err
+		}
+		_, r := parse(msgs, g.opts).plan(home, msgs, owned)
+		bt := &pgx.Batch{}
+		apps := distinctApps(r)
+		names := make([]string, len(apps))
+		for i, a := range apps {
+			names[i] = appName(a)
+		}
+		bt.Queue(gaPGApps, apps, names)
+		var dc, hc, lc, sc []int64
+		var dd, da, hd, ha, su []string
+		var dn, hn []int64
+		var hh []int16
+		var lt, st []time.Time
+		var lla, llo []float64
+		var sa []bool
+		for _, x := range r.days {
+			dc, dd, dn, da = append(dc, ids[x.child]), append(dd, x.date), append(dn, x.total), append(da, x.apps)
+		}
+		for _, x := range r.hours {
+			hc, hd, ha, hh, hn = append(hc, ids[x.child]), append(hd, x.date), append(ha, x.app), append(hh, int16(x.hour)), append(hn, x.secs)
+		}
+		for _, x := range r.locs {
+			lc, lt, lla, llo = append(lc, ids[x.child]), append(lt, x.ts), append(lla, x.lat), append(llo, x.lon)
+		}
+		for _, x := range r.sites {
+			sc, st, su, sa = append(sc, ids[x.child]), append(st, x.ts), append(su, x.url), append(sa, x.accessed)
+		}
+		bt.Queue(gaBareDays, now, dc, dd, dn, da)
+		bt.Queue(gaBareHours, now, hc, hd, ha, hh, hn)
+		bt.Queue(gaBareLocs, now, lc, lt, lla, llo)
+		bt.Queue(gaBareSites, now, sc, st, su, sa)
+		return tx.SendBatch(ctx, bt).Close()
+	})
+}

@@ -12,19 +12,7 @@ import (
 
 // AddHome creates a home in hearth_homes; see Store.
 func (g *GuardianPostgres) AddHome(ctx context.Context, name string) (string, string, error) {
-	if err := checkHomeName(name); err != nil {
-		return "", "", err
-	}
-	id, token := newHomeID(), newToken()
-	err := g.db.pool.with(ctx, func(c *pgx.Conn) error {
-		_, err := c.Exec(ctx, `INSERT INTO hearth_homes (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)`,
-			id, name, hashToken(token), micro(g.opts.Now()))
-		return err
-	})
-	if err != nil {
-		return "", "", pgErr("add home", err)
-	}
-	return id, token, nil
+	return pgAddHome(ctx, g.db.pool, `INSERT INTO hearth_homes (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)`, name, g.opts.Now())
 }
 
 const gaPGHomeCols = `h.id, h.name, h.created_at, h.clock_offset_ms, h.last_seen,
@@ -60,51 +48,18 @@ func (g *GuardianPostgres) HomeByToken(ctx context.Context, token string) (Home,
 
 // AddReader creates a reader token; see Store.
 func (g *GuardianPostgres) AddReader(ctx context.Context, homeID string) (string, string, error) {
-	id, token := newReaderID(), newToken()
-	var n int64
-	err := g.db.pool.with(ctx, func(c *pgx.Conn) error {
-		tag, err := c.Exec(ctx, `INSERT INTO hearth_readers (id, home_id, token_hash, created_at)
-			SELECT $1, id, $2, $3 FROM hearth_homes WHERE id = $4`, id, hashToken(token), micro(g.opts.Now()), homeID)
-		n = tag.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return "", "", pgErr("add reader", err)
-	}
-	if n == 0 {
-		return "", "", fmt.Errorf("add reader: home %q: %w", homeID, ErrNotFound)
-	}
-	return id, token, nil
+	return pgAddReader(ctx, g.db.pool, `INSERT INTO hearth_readers (id, home_id, token_hash, created_at)
+		SELECT $1, id, $2, $3 FROM hearth_homes WHERE id = $4`, homeID, g.opts.Now())
 }
 
 // ReaderByToken finds the home of a reader token; see Store.
 func (g *GuardianPostgres) ReaderByToken(ctx context.Context, token string) (string, error) {
-	var home string
-	err := g.db.pool.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, `SELECT home_id FROM hearth_readers WHERE token_hash = $1`, hashToken(token)).Scan(&home)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrUnauthorized
-	}
-	return home, pgErr("find reader by token", err)
+	return pgReaderByToken(ctx, g.db.pool, `SELECT home_id FROM hearth_readers WHERE token_hash = $1`, token)
 }
 
 // RecordClockOffset stores a home's clock offset; see Store.
 func (g *GuardianPostgres) RecordClockOffset(ctx context.Context, homeID string, offset time.Duration, at time.Time) error {
-	var n int64
-	err := g.db.pool.with(ctx, func(c *pgx.Conn) error {
-		tag, err := c.Exec(ctx, `UPDATE hearth_homes SET clock_offset_ms = $1, last_seen = $2 WHERE id = $3`,
-			offset.Milliseconds(), micro(at), homeID)
-		n = tag.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return pgErr("record clock offset", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("record clock offset: home %q: %w", homeID, ErrNotFound)
-	}
-	return nil
+	return pgRecordClockOffset(ctx, g.db.pool, `UPDATE hearth_homes SET clock_offset_ms = $1, last_seen = $2 WHERE id = $3`, homeID, offset, at)
 }
 
 // AddChild attaches an existing GuardianAI child to a home; see AttachChild.
@@ -222,52 +177,18 @@ func (g *GuardianPostgres) ScreenTime(ctx context.Context, child, from, to strin
 
 // Locations reads a child's fixes, one per timestamp; see GuardianSQLite.Locations.
 func (g *GuardianPostgres) Locations(ctx context.Context, child string, from, to time.Time) ([]hearth.Location, error) {
-	out := []hearth.Location{}
-	err := g.db.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT k.ts, l.latitude, l.longitude
+	return pgLocations(ctx, g.db.pool, `SELECT k.ts, l.latitude, l.longitude
 			FROM hearth_locationhistory AS k JOIN accounts_child AS c ON c.id = k.child_id
 			JOIN backend_locationhistory AS l ON l.id = k.row_id
-			WHERE c.child_hash = $1 AND k.ts >= $2 AND k.ts <= $3 ORDER BY k.ts`, child, ceilMicro(from), micro(to))
-		if err != nil {
-			return err
-		}
-		var l hearth.Location
-		_, err = pgx.ForEachRow(rows, []any{&l.Timestamp, &l.Latitude, &l.Longitude}, func() error {
-			l.Timestamp = l.Timestamp.UTC()
-			out = append(out, l)
-			return nil
-		})
-		return err
-	})
-	if err != nil {
-		return nil, pgErr("read locations", err)
-	}
-	return out, nil
+			WHERE c.child_hash = $1 AND k.ts >= $2 AND k.ts <= $3 ORDER BY k.ts`, child, from, to)
 }
 
 // SiteAccess reads a child's visits, one per key; see Store.
 func (g *GuardianPostgres) SiteAccess(ctx context.Context, child string, from, to time.Time) ([]hearth.SiteVisit, error) {
-	out := []hearth.SiteVisit{}
-	err := g.db.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT k.ts, s.url, s.accessed
+	return pgVisits(ctx, g.db.pool, `SELECT k.ts, s.url, s.accessed
 			FROM hearth_siteaccesslog AS k JOIN accounts_child AS c ON c.id = k.child_id
 			JOIN backend_siteaccesslog AS s ON s.id = k.row_id
-			WHERE c.child_hash = $1 AND k.ts >= $2 AND k.ts <= $3 ORDER BY k.ts, k.url COLLATE "C"`, child, ceilMicro(from), micro(to))
-		if err != nil {
-			return err
-		}
-		var v hearth.SiteVisit
-		_, err = pgx.ForEachRow(rows, []any{&v.Timestamp, &v.URL, &v.Accessed}, func() error {
-			v.Timestamp = v.Timestamp.UTC()
-			out = append(out, v)
-			return nil
-		})
-		return err
-	})
-	if err != nil {
-		return nil, pgErr("read site access", err)
-	}
-	return out, nil
+			WHERE c.child_hash = $1 AND k.ts >= $2 AND k.ts <= $3 ORDER BY k.ts, k.url COLLATE "C"`, child, from, to)
 }
 
 // gaPGPrune deletes up to pruneBatch old rows of one table and their
@@ -326,14 +247,7 @@ func (g *GuardianPostgres) ProbeWrite(ctx context.Context) error {
 // Apps lists the dashboard's backend_app rows, by domain.
 func (g *GuardianPostgres) Apps(ctx context.Context) ([]App, error) {
 	out := []App{}
-	err := g.db.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, appsSQL)
-		if err != nil {
-			return err
-		}
-		var a App
-		_, err = pgx.ForEachRow(rows, []any{&a.Domain, &a.Name, &a.IconURL}, func() error { out = append(out, a); return nil })
-		return err
-	})
+	var a App
+	err := pgEachRow(ctx, g.db.pool, appsSQL, nil, []any{&a.Domain, &a.Name, &a.IconURL}, func() { out = append(out, a) })
 	return out, pgErr("list apps", err)
 }
