@@ -2,11 +2,15 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -225,4 +229,58 @@ func linkState(state string) string {
 		return household.LinkRefused
 	}
 	return household.LinkSending
+}
+
+// CreatePagePassword writes a new random password for the household page
+// to file unless it exists, readable by root and group only (0640), and
+// says whether it did. It is for the packages' install scripts, which run
+// as root; an existing file — the household's password — is never
+// replaced.
+func CreatePagePassword(file, group string) (bool, error) {
+	if _, err := os.Stat(file); err == nil {
+		return false, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	gid := -1
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return false, fmt.Errorf("page password: group %s: %w", group, err)
+		}
+		if gid, err = strconv.Atoi(g.Gid); err != nil {
+			return false, fmt.Errorf("page password: group %s has id %q", group, g.Gid)
+		}
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return false, fmt.Errorf("page password: %w", err)
+	}
+	_, err = f.WriteString(newPagePassword() + "\n")
+	if err == nil && gid >= 0 {
+		err = f.Chown(-1, gid)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(file)
+		return false, fmt.Errorf("page password: %w", err)
+	}
+	return true, nil
+}
+
+// newPagePassword is 16 characters a person can read out and type on a
+// phone (no 0/O, 1/l/I): about 80 bits.
+func newPagePassword() string {
+	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand never fails on Linux
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +100,38 @@ func TestPage_ShowsTheNamesCentralGives(t *testing.T) {
 	}
 	if !strings.Contains(body, "sending</b>") {
 		t.Errorf("link not shown as sending")
+	}
+}
+
+func TestCreatePagePassword_NewFileOnlyAndPrivate(t *testing.T) {
+	g, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "page-password")
+	made, err := CreatePagePassword(file, g.Name)
+	if err != nil || !made {
+		t.Fatalf("create: %v %v", made, err)
+	}
+	fi, err := os.Stat(file)
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v, %v; want 0640", fi.Mode(), err)
+	}
+	cfg := DefaultConfig()
+	cfg.PagePasswordFile = file
+	if err := cfg.LoadSecrets(); err != nil || len(cfg.PagePassword) != 16 {
+		t.Fatalf("the created password does not load: %q %v", cfg.PagePassword, err)
+	}
+	first := cfg.PagePassword
+	if made, err := CreatePagePassword(file, g.Name); made || err != nil {
+		t.Fatalf("an existing password was replaced: %v %v", made, err)
+	}
+	again := DefaultConfig()
+	again.PagePasswordFile = file
+	if err := again.LoadSecrets(); err != nil || again.PagePassword != first {
+		t.Fatalf("password changed: %q -> %q (%v)", first, again.PagePassword, err)
+	}
+	if _, err := CreatePagePassword(filepath.Join(t.TempDir(), "x"), "no-such-group-hearth-test"); err == nil {
+		t.Fatal("an unknown group was accepted")
 	}
 }

@@ -143,7 +143,7 @@ cleanup() {
 	for d in /var/lib/hearth /var/lib/hearth-central; do
 		case " $had_state " in *" $d "*) ;; *) rm -rf $d ;; esac
 	done
-	rm -f /etc/hearth/*.rpmsave /etc/hearth/*.rpmnew
+	rm -f /etc/hearth/*.rpmsave /etc/hearth/*.rpmnew /etc/hearth/page-password
 	rmdir /etc/hearth 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -178,6 +178,15 @@ make_newer() {
 	dpkg-deb --root-owner-group -Zxz -b "$WORK/newer" "$newer" >/dev/null
 	dpkg --compare-versions "$newer_version" gt "$version" || fail "$newer_version does not sort after $version"
 }
+# page_password_made: hearth's postinst made the household page's password
+# (root:hearth 0640) and hearthd, as the service user, shows it.
+page_password_made() {
+	[ $pkg = hearth ] || return 0
+	pw=/etc/hearth/page-password
+	[ "$(stat -c '%U:%G %a' $pw)" = "root:hearth 640" ] || fail "$pw is $(stat -c '%U:%G %a' $pw 2>&1)"
+	runuser -u hearth -- /usr/bin/hearthd page-password --config $conf | grep -qx "password: $(cat $pw)" || fail "hearthd page-password does not show $pw"
+	cp $pw "$WORK/page-password.before"
+}
 # loads: the installed configuration loads, read as the service user.
 loads() {
 	# shellcheck disable=SC2086
@@ -200,6 +209,7 @@ install_first() {
 	# Enabled (deb-systemd-helper works without a running systemd), not started.
 	[ -L $wants ] || fail "$unit not enabled"
 	loads
+	page_password_made
 	# State and an operator's edit for the next steps.
 	runuser -u hearth -- sh -c "echo state >$state/$state_file"
 	printf '# edited by check.sh\nlog_level: debug\n' >>$conf
@@ -211,6 +221,9 @@ upgrade() {
 	[ "$(stat -c '%U:%G %a' $conf)" = "root:hearth 640" ] || fail "$conf is $(stat -c '%U:%G %a' $conf) after upgrade"
 	[ -L $wants ] || fail "$unit not enabled after upgrade"
 	loads
+	if [ $pkg = hearth ]; then
+		cmp -s /etc/hearth/page-password "$WORK/page-password.before" || fail "the page's password changed on upgrade"
+	fi
 }
 remove() {
 	dpkg -r $pkg
@@ -222,6 +235,7 @@ remove() {
 purge() {
 	dpkg --purge $pkg
 	[ ! -e $conf ] || fail "$conf left after purge"
+	[ ! -e /etc/hearth/page-password ] || fail "/etc/hearth/page-password left after purge"
 	! dpkg-statoverride --list $conf >/dev/null || fail "statoverride of $conf left after purge"
 	[ ! -e $wants ] || fail "enable link left after purge"
 	[ "$(cat $state/$state_file)" = state ] || fail "state under $state lost on purge"
@@ -258,6 +272,7 @@ rpm_cycle() {
 	[ "$(stat -c '%U:%G %a' $state)" = "hearth:hearth 750" ] || fail "rpm %post: $state is $(stat -c '%U:%G %a' $state 2>&1)"
 	[ -L $wants ] || fail "rpm %post did not enable $unit"
 	loads
+	page_password_made
 	printf '# edited by check.sh\n' >>$conf
 	$rpm_ -U --nodeps --replacepkgs "$rpmf"
 	grep -q '^# edited by check.sh$' $conf || fail "rpm upgrade lost the operator's edit of $conf"
@@ -268,6 +283,11 @@ rpm_cycle() {
 	[ ! -e $wants ] || fail "rpm %preun did not disable $unit"
 	[ -f $conf.rpmsave ] || fail "the edited $conf was not saved as $conf.rpmsave on rpm -e"
 	rm -f $conf.rpmsave
+	if [ $pkg = hearth ]; then
+		# rpm has no purge: like an edited config, the password stays.
+		[ -f /etc/hearth/page-password ] || fail "rpm -e removed the page's password (configuration stays)"
+		rm -f /etc/hearth/page-password
+	fi
 	[ -d $state ] || fail "rpm -e removed $state (it stays)"
 	getent passwd hearth >/dev/null || fail "rpm -e removed the user hearth (it stays)"
 }

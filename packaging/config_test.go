@@ -62,7 +62,7 @@ func undocumented(t *testing.T, file string, v any) []string {
 	}
 	var missing []string
 	for _, k := range yamlKeys(v) {
-		if !regexp.MustCompile(`(?m)^#` + k + `:`).Match(data) {
+		if !regexp.MustCompile(`(?m)^#?` + k + `:`).Match(data) {
 			missing = append(missing, k)
 		}
 	}
@@ -101,19 +101,22 @@ func loadCentral(t *testing.T, file string, cfg central.Config) central.Config {
 	return cfg
 }
 
-// Ensure that hearthd.yaml lists every key, commented out with its default.
+// Ensure that hearthd.yaml lists every key, commented out with its default,
+// and turns on only the household page.
 func TestHearthdYAML_Defaults(t *testing.T) {
 	clearHearthEnv(t)
 	const file = "hearthd.yaml"
 	if missing := undocumented(t, file, daemon.Config{}); len(missing) > 0 {
 		t.Errorf("%s does not document %v", file, missing)
 	}
-	def := daemon.DefaultConfig()
-	if got := loadHearthd(t, file, def); !reflect.DeepEqual(got, def) {
-		t.Errorf("%s as shipped changes settings:\n got %+v\nwant %+v", file, got, def)
+	// The package turns the household page on (and nothing else).
+	want := daemon.DefaultConfig()
+	want.PageListen, want.PagePasswordFile = ":8002", "/etc/hearth/page-password"
+	if got := loadHearthd(t, file, daemon.DefaultConfig()); !reflect.DeepEqual(got, want) {
+		t.Errorf("%s as shipped changes more than the page:\n got %+v\nwant %+v", file, got, want)
 	}
-	if got := loadHearthd(t, uncomment(t, file), daemon.Config{}); !reflect.DeepEqual(got, def) {
-		t.Errorf("%s uncommented is not the defaults:\n got %+v\nwant %+v", file, got, def)
+	if got := loadHearthd(t, uncomment(t, file), daemon.Config{}); !reflect.DeepEqual(got, want) {
+		t.Errorf("%s uncommented is not the defaults:\n got %+v\nwant %+v", file, got, want)
 	}
 }
 

@@ -6,6 +6,8 @@
 # Ports come from the environment (defaults in brackets):
 #   HEARTH_EDGE_PORT [8000]      phones at home          HEARTH_EDGE_ADMIN_PORT [8001]
 #   HEARTH_CENTRAL_PORT [8080]   phones away, edges      HEARTH_CENTRAL_ADMIN_PORT [8081]
+#   HEARTH_PAGE_PORT [none]      the household page, off unless set (its password
+#                                is made on first use in the state directory)
 # The banner is printed only once both servers answer /readyz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ edge_port=${HEARTH_EDGE_PORT:-8000}
 edge_admin=${HEARTH_EDGE_ADMIN_PORT:-8001}
 central_port=${HEARTH_CENTRAL_PORT:-8080}
 central_admin=${HEARTH_CENTRAL_ADMIN_PORT:-8081}
+page_port=${HEARTH_PAGE_PORT:-}
 ready_timeout=${HEARTH_RUN_READY_TIMEOUT:-30}
 
 # port_busy PORT: true when something on this machine already listens on PORT.
@@ -25,7 +28,8 @@ port_busy() {
 }
 
 for spec in "HEARTH_EDGE_PORT=$edge_port" "HEARTH_EDGE_ADMIN_PORT=$edge_admin" \
-  "HEARTH_CENTRAL_PORT=$central_port" "HEARTH_CENTRAL_ADMIN_PORT=$central_admin"; do
+  "HEARTH_CENTRAL_PORT=$central_port" "HEARTH_CENTRAL_ADMIN_PORT=$central_admin" \
+  ${page_port:+"HEARTH_PAGE_PORT=$page_port"}; do
   if port_busy "${spec#*=}"; then
     echo "make run: port ${spec#*=} is already in use (set ${spec%%=*} to another port)" >&2
     exit 1
@@ -43,6 +47,13 @@ fi
 child=$(cat "$dir/child")
 chmod 600 "$dir/home-token" # hearthd refuses a token file every user may read
 
+page_args=() page_line=""
+if [ -n "$page_port" ]; then
+  [ -s "$dir/page-password" ] || (umask 077 && tr -dc 'a-km-z2-9' </dev/urandom | head -c 16 >"$dir/page-password")
+  page_args=(--page-listen ":$page_port" --page-password-file "$dir/page-password")
+  page_line="  household page:          http://<this host>:$page_port/   user hearth, password $(cat "$dir/page-password")"
+fi
+
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait' INT TERM EXIT
 bin/hearth-central serve --config "" --db "$db" --listen ":$central_port" \
@@ -51,7 +62,7 @@ pids+=($!)
 # The edge forwards to central; its roster of children comes from central.
 bin/hearthd --config "" --data-dir "$dir/edge" --listen ":$edge_port" \
   --admin-listen "127.0.0.1:$edge_admin" \
-  --central-url "http://127.0.0.1:$central_port" --central-token-file "$dir/home-token" &
+  --central-url "http://127.0.0.1:$central_port" --central-token-file "$dir/home-token" "${page_args[@]}" &
 pids+=($!)
 
 # wait_ready NAME PID PORT: wait until the server answers /readyz on its
@@ -81,7 +92,8 @@ cat <<MSG
 hearth is running (Ctrl-C stops it):
   edge (phones at home):   ws://<this host>:$edge_port/ws/ingest/$child/   status http://127.0.0.1:$edge_admin/status
   central (phones away):   ws://<this host>:$central_port/ws/ingest/$child/   metrics http://127.0.0.1:$central_admin/metrics
-  the edge forwards its outbox to central; see it arrive: bin/hearth-central stats --config "" --db $db
+${page_line:+$page_line
+}  the edge forwards its outbox to central; see it arrive: bin/hearth-central stats --config "" --db $db
   the home's token is in $dir/home-token, the child's hash in $dir/child
   try: bin/hearth-load --url http://127.0.0.1:$edge_port --children $child --phones 5 --duration 5s
 

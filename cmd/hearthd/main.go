@@ -82,14 +82,26 @@ func fileName(file string) string {
 }
 
 // pagePassword prints the household page's password, as configured, so a
-// household can log in (user "hearth").
+// household can log in (user "hearth"). With --create, a configured
+// page_password_file that does not exist yet is created with a new random
+// password (the packages' install scripts do this).
 func pagePassword(args []string) error {
 	cfg := daemon.DefaultConfig()
 	b := config.NewBinder("hearthd page-password", os.Stderr)
 	cfg.Bind(b)
+	create := b.FlagSet().Bool("create", false, "create page_password_file with a new random password when it does not exist (root; group hearth)")
 	file, err := b.Load(&cfg, args, "/etc/hearth/hearthd.yaml")
 	if err != nil {
 		return err
+	}
+	if *create && cfg.PagePasswordFile != "" {
+		made, err := daemon.CreatePagePassword(cfg.PagePasswordFile, "hearth")
+		if err != nil {
+			return err
+		}
+		if made {
+			fmt.Printf("created %s with a new password for the household page\n", cfg.PagePasswordFile)
+		}
 	}
 	if err := cfg.LoadSecrets(); err != nil {
 		return fmt.Errorf("page password (%s): %w", fileName(file), err)
@@ -97,14 +109,17 @@ func pagePassword(args []string) error {
 	if cfg.PagePassword == "" {
 		return fmt.Errorf("the household page has no password (%s): set page_password_file", fileName(file))
 	}
-	where := "off: set page_listen to open it"
-	if cfg.PageListen != "" {
-		addr := cfg.PageListen
-		if strings.HasPrefix(addr, ":") {
-			addr = "<this box's address>" + addr
-		}
-		where = "http://" + addr + "/"
-	}
-	fmt.Printf("user: hearth\npassword: %s\npage: %s\n", cfg.PagePassword, where)
+	fmt.Printf("the household page: %s\nuser: hearth\npassword: %s\n", pageWhere(cfg.PageListen), cfg.PagePassword)
 	return nil
+}
+
+// pageWhere says where the household page is, for people.
+func pageWhere(listen string) string {
+	switch {
+	case listen == "":
+		return "off (set page_listen to open it)"
+	case strings.HasPrefix(listen, ":"):
+		return "http://<this box's address>" + listen + "/"
+	}
+	return "http://" + listen + "/"
 }
