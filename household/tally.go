@@ -104,34 +104,38 @@ func (t *Tally) child(hash string) *childTally {
 
 // Stored counts n stored messages of kind from child.
 func (t *Tally) Stored(child, kind string, n int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.rollover()
-	c := t.child(child)
-	if c == nil {
-		return
-	}
-	if c.Stored == nil {
-		c.Stored = map[string]int{}
-	}
-	c.Stored[kind] += n
-	c.Last, t.dirty = t.now(), true
+	t.update(child, func(c *childTally, now time.Time) {
+		c.Stored = bump(c.Stored, kind, n)
+		c.Last = now
+	})
 }
 
 // Refused counts a refusal of a message from child with its reason.
 func (t *Tally) Refused(child, reason string) {
+	t.update(child, func(c *childTally, now time.Time) {
+		c.Refused = bump(c.Refused, reason, 1)
+		c.LastWhy, c.LastWhen = reason, now
+	})
+}
+
+// update applies f to today's tally of child, unless the tally is full.
+func (t *Tally) update(child string, f func(c *childTally, now time.Time)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.rollover()
-	c := t.child(child)
-	if c == nil {
-		return
+	if c := t.child(child); c != nil {
+		f(c, t.now())
+		t.dirty = true
 	}
-	if c.Refused == nil {
-		c.Refused = map[string]int{}
+}
+
+// bump adds n to m[key], making m when it is nil.
+func bump(m map[string]int, key string, n int) map[string]int {
+	if m == nil {
+		m = map[string]int{}
 	}
-	c.Refused[reason]++
-	c.LastWhy, c.LastWhen, t.dirty = reason, t.now(), true
+	m[key] += n
+	return m
 }
 
 // ChildDay is one child's counts of today.
