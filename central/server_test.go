@@ -109,8 +109,8 @@ func TestServer_Batch(t *testing.T) {
 	if code, reply, _ := ts.post(t, []byte(many), nil); code != 413 || !strings.Contains(reply, "at most 3") {
 		t.Fatalf("too many messages: %d %s", code, reply)
 	}
-	if code, reply, _ := ts.post(t, []byte(`{"sent_at":"x"}`), nil); code != 400 || !strings.Contains(reply, "sent_at") {
-		t.Fatalf("malformed: %d %s", code, reply)
+	if code, reply, _ := ts.post(t, []byte(`{"sent_at":"x"}`), nil); code != 400 || !strings.Contains(reply, "sent_at") || !strings.Contains(reply, `"scope":"batch"`) {
+		t.Fatalf("malformed: %d %s (want a 400 of scope batch)", code, reply)
 	}
 	_, metrics := httpGet(t, ts.admin+"/metrics")
 	for _, want := range []string{
