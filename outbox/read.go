@@ -66,11 +66,7 @@ func (o *Outbox) DeadLetters(n int) ([]DeadLetter, error) {
 	err := o.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDead).Cursor()
 		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
-			d, err := decodeDead(keySeq(k), v)
-			if err != nil {
-				d = DeadLetter{Seq: keySeq(k), Reason: err.Error(), Raw: append([]byte(nil), v...)}
-			}
-			out = append(out, d)
+			out = append(out, readDead(k, v))
 		}
 		return nil
 	})
