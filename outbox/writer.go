@@ -364,8 +364,8 @@ type txn struct {
 	now           time.Time
 	opts          Options
 	o             *Outbox // for metrics and logs of what a commit also did
-	changed       bool // something was written
-	headMoved     bool // the oldest pending record may have changed
+	changed       bool    // something was written
+	headMoved     bool    // the oldest pending record may have changed
 }
 
 func (t *txn) append(r *request, opts Options) (refused, err error) {
