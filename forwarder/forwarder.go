@@ -344,6 +344,7 @@ func (f *Forwarder) sendLoop(ctx context.Context) {
 				pause, cur.reread = f.fail(outcome{label: resultError, err: fmt.Errorf("read outbox: %w", err)}), true
 				continue
 			}
+			f.bisect.readSome(n)
 			if n > 0 {
 				f.setState(StateSending)
 				f.pace(ctx, n)
@@ -352,6 +353,10 @@ func (f *Forwarder) sendLoop(ctx context.Context) {
 				continue
 			}
 			free <- fl
+			if f.bisect.aloneInQueue() {
+				cur.reread = true // no neighbour to try: the suspect's turn again
+				continue
+			}
 		}
 		if inFlight == 0 {
 			if pause.d > 0 {

@@ -15,8 +15,10 @@ import (
 // fails alone is a suspect; the next read skips it once, and when a
 // neighbour is stored meanwhile (central works), the suspect is tried
 // alone again. After poisonStrikes such failures, only that message goes
-// to the dead letters, with central's answer as the reason. A suspect
-// whose neighbours fail too is central being down: nothing is moved.
+// to the dead letters, with central's answer as the reason. A strike
+// needs central to have stored some batch since the bisection began, and
+// a neighbour stored since the last strike (or none left to try): while
+// central fails on everything, it is down, and nothing is moved.
 //
 // A 503 (central unavailable, or busy) and any 5xx with Retry-After say
 // central as a whole cannot take data now: they never start a bisection.
@@ -33,7 +35,9 @@ type bisect struct {
 	suspect     uint64 // a message that failed alone (0: none)
 	strikes     int    // its failures alone with a neighbour stored in between
 	neighbourOK bool   // a batch without it was stored since its last failure
+	storedSince bool   // central stored a batch since the bisection began
 	skip        bool   // the next read from the oldest starts after it
+	skipped     bool   // that read is under way: nothing read yet
 	reread      bool   // read again from the oldest: the suspect's next turn
 }
 
@@ -43,8 +47,27 @@ func (b *bisect) takeSkip() uint64 {
 	if !b.skip {
 		return 0
 	}
-	b.skip = false
+	b.skip, b.skipped = false, true
 	return b.suspect
+}
+
+// readSome notes that a read found messages; read nothing after skipping
+// the suspect means it is the only one left.
+func (b *bisect) readSome(n int) {
+	if n > 0 {
+		b.skipped = false
+	}
+}
+
+// aloneInQueue reports, once, that a read that skipped the suspect found
+// nothing else: there is no neighbour to try, so its next failure counts
+// as if one had been stored, and it is tried again at once.
+func (b *bisect) aloneInQueue() bool {
+	if !b.skipped {
+		return false
+	}
+	b.skipped, b.neighbourOK = false, true
+	return true
 }
 
 // takeReread reports, once, that the suspect should be tried again.
@@ -57,18 +80,22 @@ func (b *bisect) takeReread() bool {
 // stored notes a batch that central answered for.
 func (f *Forwarder) stored(sent []uint64) {
 	b := &f.bisect
+	if b.active {
+		b.storedSince = true
+	}
 	if b.suspect == 0 {
 		b.serverErrs = 0
 		return
 	}
 	for _, s := range sent {
-		if s == b.suspect {
+		if s == b.suspect { // it went through after all
+			b.suspect, b.strikes, b.neighbourOK = 0, 0, false
 			return
 		}
 	}
-	if !b.neighbourOK {
-		b.neighbourOK, b.reread = true, true
-	}
+	// A neighbour went through: the suspect's turn again (read from the
+	// oldest after every one, so it is never left behind the cursor).
+	b.neighbourOK, b.reread = true, true
 }
 
 // serverError acts on a batch that failed with a 5xx (not 503): it
@@ -90,10 +117,10 @@ func (f *Forwarder) serverError(fl *flight, o outcome) outcome {
 		return o
 	}
 	seq := sent[0]
-	switch {
-	case seq != b.suspect:
-		b.suspect, b.strikes = seq, 1
-	case b.neighbourOK:
+	if seq != b.suspect {
+		b.suspect, b.strikes, b.neighbourOK = seq, 0, false
+	}
+	if b.storedSince && (b.strikes == 0 || b.neighbourOK) {
 		b.strikes++
 	}
 	b.neighbourOK, b.skip = false, true
