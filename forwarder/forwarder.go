@@ -177,9 +177,9 @@ type Forwarder struct {
 	mu           sync.Mutex
 	state        State
 	lastError    string
-	lastErrorAt  time.Time // kept after the error is cleared
-	nextRetryAt  time.Time // zero unless waiting after a failure
-	rateCap      float64   // messages/s in effect now; 0: none
+	lastErrorAt  time.Time     // kept after the error is cleared
+	nextRetryAt  time.Time     // zero unless waiting after a failure
+	rateCap      float64       // messages/s in effect now; 0: none
 	offsetLogged bool          // the clock offset has been logged
 	loggedOffset time.Duration // the offset last logged
 	forwarded    atomic.Int64

@@ -165,4 +165,3 @@ func shortChild(h string) string {
 	}
 	return h
 }
-
