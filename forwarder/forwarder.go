@@ -338,6 +338,7 @@ func (f *Forwarder) sendLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		if inFlight < f.cfg.InFlight && pause.d <= 0 && !cur.reread {
 			fl := <-free
+			f.pace(ctx) // before the read, so that it takes the freshest data
 			n, err := f.read(fl, &cur)
 			if err != nil {
 				free <- fl
@@ -347,7 +348,7 @@ func (f *Forwarder) sendLoop(ctx context.Context) {
 			f.bisect.readSome(n)
 			if n > 0 {
 				f.setState(StateSending)
-				f.pace(ctx, n)
+				f.paced(n)
 				inFlight++
 				go func() { fl.send(ctx, f); done <- fl }()
 				continue

@@ -94,16 +94,25 @@ func (f *Forwarder) replayCap(n int) int {
 	return n
 }
 
-// pace waits until a batch of n messages may go under the rate cap.
-func (f *Forwarder) pace(ctx context.Context, n int) {
+// pace waits until the next batch may be read under the rate cap.
+func (f *Forwarder) pace(ctx context.Context) {
+	if f.rate <= 0 {
+		return
+	}
+	if d := time.Until(f.nextSend); d > 0 {
+		sleep(ctx, d)
+	}
+}
+
+// paced notes a batch of n messages sent: the next one waits n/rate.
+func (f *Forwarder) paced(n int) {
 	if f.rate <= 0 {
 		f.nextSend = time.Time{}
 		return
 	}
-	now := time.Now()
-	if f.nextSend.After(now) {
-		sleep(ctx, f.nextSend.Sub(now))
-		now = f.nextSend
+	from := time.Now()
+	if f.nextSend.After(from) {
+		from = f.nextSend
 	}
-	f.nextSend = now.Add(time.Duration(float64(n) / f.rate * float64(time.Second)))
+	f.nextSend = from.Add(time.Duration(float64(n) / f.rate * float64(time.Second)))
 }
