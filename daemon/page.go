@@ -94,7 +94,8 @@ func (d *Daemon) newPage(sink ingest.Sink) (ingest.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := household.New(household.Options{Password: d.cfg.PagePassword, Snapshot: d.pageSnapshot, Log: d.log})
+	p, err := household.New(household.Options{Password: d.cfg.PagePassword, Snapshot: d.pageSnapshot, Log: d.log,
+		Retry: d.retryDeadLetters})
 	if err != nil {
 		return nil, err
 	}
