@@ -69,8 +69,8 @@ func (d *Daemon) adminServer() *fasthttp.Server {
 		Ready:    d.readiness,
 		Routes: map[string]fasthttp.RequestHandler{"/status": d.serveStatus,
 			PathDeadLetters: d.serveDeadLetters, PathDeadLettersRetry: d.serveDeadLetters, PathDeadLettersPurge: d.serveDeadLetters},
-		Log:      d.log,
-		Pprof:    d.cfg.Pprof,
+		Log:   d.log,
+		Pprof: d.cfg.Pprof,
 	})
 }
 
