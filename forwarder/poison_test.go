@@ -198,3 +198,31 @@ func TestForwarder_Run_BatchScope400DeadLettersNothing(t *testing.T) {
 		t.Fatalf("last error %q kept after success", st.LastError)
 	}
 }
+
+// Ensure that every request names the dead letters the edge holds
+// (Hearth-Dead-Letters), for central's console.
+func TestForwarder_Run_SendsDeadLetterCount(t *testing.T) {
+	ob := openOutbox(t)
+	appendMsgs(t, ob, locations("kid", 0, 3)...)
+	if err := ob.DeadLetter(1, outbox.DeadReason("unknown_child", "unknown child")); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Header.Get(hearth.HeaderDeadLetters):
+		default:
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	runForwarder(t, ob, srv.URL, "tok", nil, nil)
+	select {
+	case v := <-got:
+		if v != "1" {
+			t.Fatalf("%s: %q, want 1", hearth.HeaderDeadLetters, v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no request")
+	}
+}
