@@ -93,7 +93,7 @@ func TestServer_Batch(t *testing.T) {
 	if err := json.Unmarshal([]byte(reply), &br); code != 200 || err != nil {
 		t.Fatalf("%d %s", code, reply)
 	}
-	if len(br.Results) != 2 || br.Results[0] != (hearth.BatchResult{Seq: 1, Status: "ok", Error: ""}) || br.Results[1] != (hearth.BatchResult{Seq: 2, Status: "rejected", Error: "unknown child"}) {
+	if len(br.Results) != 2 || br.Results[0] != (hearth.BatchResult{Seq: 1, Status: "ok", Error: ""}) || br.Results[1] != (hearth.BatchResult{Seq: 2, Status: "rejected", Code: "unknown_child", Error: "unknown child"}) {
 		t.Fatalf("results %+v", br.Results)
 	}
 	big := `{"sent_at":"2025-12-10T10:00:00Z","messages":[],"pad":"` + strings.Repeat("x", 8<<10) + `"}`
