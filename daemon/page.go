@@ -197,7 +197,7 @@ func (d *Daemon) pageSnapshot() household.Snapshot {
 	s := household.Snapshot{
 		Version: Version, Now: time.Now(), Connections: st.Connections, Children: d.page.tally.Today(),
 		Backlog:   household.Backlog{Messages: st.OutboxDepth, Bytes: st.OutboxBytes, OldestAge: time.Duration(st.OutboxOldestAgeSeconds * float64(time.Second))},
-		Link:      household.Link{State: linkState(st.ForwardState), Central: d.cfg.CentralURL, LastError: st.LastForwardError},
+		Link:      household.Link{State: linkState(st.ForwardState), Central: d.cfg.CentralURL, LastError: st.LastForwardError, LastErrorAt: timeOf(st.LastForwardErrorAt)},
 		DeadTotal: st.DeadLetters,
 	}
 	if st.DeadLetters > 0 {
@@ -217,10 +217,20 @@ func linkState(state string) string {
 	switch forwarder.State(state) {
 	case forwarder.StateOff:
 		return household.LinkOff
-	case forwarder.StateBackoff:
+	case forwarder.StateBackoff, forwarder.StateRefused:
+		// Refused: central cannot read the batches; the page says the
+		// link waits, with the error, and the operator has the details.
 		return household.LinkWaiting
 	case forwarder.StateUnauthorized:
 		return household.LinkRefused
 	}
 	return household.LinkSending
+}
+
+// timeOf is *t, or the zero time for nil.
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }

@@ -96,7 +96,7 @@ func (f *Forwarder) answer(fl *flight, r *reply) outcome {
 		return outcome{label: resultUnauthorized, err: why, status: r.status}
 	case r.status == http.StatusTooManyRequests:
 		return outcome{label: resultThrottled, err: why, retryAfter: max(ra, time.Second), status: r.status}
-	case r.status >= 500:
+	case r.status >= 500, r.status == http.StatusRequestTimeout: // 408: the body came too slowly (a slow uplink)
 		return outcome{label: resultRetry, err: fmt.Errorf("batch of %d: %w", len(sent), why), retryAfter: ra, status: r.status}
 	default:
 		// 400 (central could not read the batch's envelope: "scope":
