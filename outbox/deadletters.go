@@ -224,8 +224,12 @@ func (o *Outbox) RetryDeadLetters(ctx context.Context, f DeadFilter) (RetryResul
 			return true, nil
 		})
 	})
-	if res.Retried > 0 {
+	if res.Retried > 0 && (err == nil || errors.Is(err, ErrRetryFull)) {
 		o.metrics.deadRetried.Add(float64(res.Retried))
+		select { // wake the forwarder: there is something to send
+		case o.wake <- struct{}{}:
+		default:
+		}
 	}
 	return res, err
 }
