@@ -3,11 +3,14 @@ package forwarder
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/internal/testutil"
 	"github.com/guardianai/hearth/outbox"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // poisonProxy stands in front of a real central and answers 500 for any
@@ -225,4 +229,52 @@ func TestForwarder_Run_SendsDeadLetterCount(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no request")
 	}
+}
+
+// Ensure that the log line of a dead letter names the child (shortened)
+// and the type, with central's code.
+func TestForwarder_Run_DeadLetterLogNamesChildAndType(t *testing.T) {
+	tc := startCentral(t, nil)
+	ob := openOutbox(t)
+	appendMsgs(t, ob, location("no-such-child-0123456789", 1))
+	var logs syncBuffer
+	f, err := New(Config{URL: tc.URL, Token: tc.Token, EdgeID: "e", Poll: 10 * time.Millisecond}, ob, nil, prometheus.NewRegistry(),
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		line := logs.String()
+		for _, want := range []string{"moved to the dead letters", "child=no-such-…", "type=location", "code=unknown_child"} {
+			if !strings.Contains(line, want) {
+				return fmt.Errorf("log lacks %q:\n%s", want, line)
+			}
+		}
+		if strings.Contains(line, "no-such-child-0123456789") {
+			return fmt.Errorf("log names the whole child hash:\n%s", line)
+		}
+		return nil
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

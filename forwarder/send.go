@@ -143,14 +143,22 @@ func (f *Forwarder) applyResults(fl *flight, body []byte) outcome {
 }
 
 // deadLetter moves refused messages of fl aside, each with its reason.
+// The first few of a batch are logged one by one, the rest counted.
 func (f *Forwarder) deadLetter(fl *flight, rs []refusal) {
-	for _, r := range rs {
+	const logEach = 5
+	for i, r := range rs {
 		f.queue.DeadLetterLater(r.seq, r.reason)
 		f.metrics.messages.WithLabelValues(resultRejected).Inc()
 		f.metrics.deadLettered.WithLabelValues(r.code).Inc()
-		child, kind := describe(fl.batch.JSON, r.seq)
-		f.log.Warn("central refused a message for good; moved to the dead letters (hearthd deadletters list)",
-			"seq", r.seq, "child", shortChild(child), "type", kind, "code", r.code, "reason", r.reason)
+		if i < logEach {
+			child, kind := describe(fl.batch.JSON, r.seq)
+			f.log.Warn("central refused a message for good; moved to the dead letters (hearthd deadletters list)",
+				"seq", r.seq, "child", shortChild(child), "type", kind, "code", r.code, "reason", r.reason)
+		}
+	}
+	if len(rs) > logEach {
+		f.log.Warn("central refused more messages of the batch for good; moved to the dead letters",
+			"more", len(rs)-logEach, "of_batch", len(fl.batch.Seqs))
 	}
 }
 
