@@ -184,11 +184,12 @@ func loopbackAddr(a net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
-// ShortChild is a child hash cut for display: enough to tell children
-// apart, and to filter on (child matches a hash's start).
+// ShortChild is a child hash cut for display as the household page cuts
+// it: enough to tell children apart, and to filter on (--child matches a
+// hash's start).
 func ShortChild(h string) string {
-	if len(h) > 12 {
-		return h[:12]
+	if len(h) > 10 {
+		return h[:10] + "…"
 	}
 	return h
 }

@@ -144,7 +144,7 @@ func TestDeadLetterAPI_ListRetryPurge(t *testing.T) {
 		t.Fatalf("metric by reason = %q", v)
 	}
 	code, r := adminCall(t, d, "GET", PathDeadLetters, url.Values{"child": {"child-number-1"}}, false)
-	if code != 200 || len(r.DeadLetters) != 1 || r.DeadLetters[0].Child != "child-number" || r.DeadLetters[0].Code != "unknown_child" ||
+	if code != 200 || len(r.DeadLetters) != 1 || r.DeadLetters[0].Child != "child-numb…" || r.DeadLetters[0].Code != "unknown_child" ||
 		r.DeadLetters[0].Type != "location" || r.DeadLetters[0].Size <= 0 {
 		t.Fatalf("list by child: %d %+v", code, r)
 	}

@@ -158,10 +158,11 @@ func describe(batchJSON []byte, seq uint64) (child, kind string) {
 	return m.ChildHash, m.Type
 }
 
-// shortChild is a child hash cut for logs: enough to tell children apart.
+// shortChild is a child hash cut for logs as ingest cuts it: hashes are
+// never printed whole.
 func shortChild(h string) string {
-	if len(h) > 8 {
-		return h[:8] + "…"
+	if len(h) <= 6 {
+		return h[:len(h)/2] + "…"
 	}
-	return h
+	return h[:6] + "…"
 }

@@ -249,7 +249,7 @@ func TestForwarder_Run_DeadLetterLogNamesChildAndType(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	testutil.WaitFor(t, 5*time.Second, func() error {
 		line := logs.String()
-		for _, want := range []string{"moved to the dead letters", "child=no-such-…", "type=location", "code=unknown_child"} {
+		for _, want := range []string{"moved to the dead letters", "child=no-suc…", "type=location", "code=unknown_child"} {
 			if !strings.Contains(line, want) {
 				return fmt.Errorf("log lacks %q:\n%s", want, line)
 			}
