@@ -242,3 +242,24 @@ func TestStatus_ForwardErrorClearedOnSuccess(t *testing.T) {
 		return nil
 	})
 }
+
+// Ensure that the new keys' out-of-range values are refused with the key
+// named, and the defaults pass.
+func TestConfig_Validate_ReplayAndDeadLetterKeys(t *testing.T) {
+	base := DefaultConfig()
+	base.CentralURL, base.CentralToken = "https://central:8443", "tok"
+	if err := base.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	for name, edit := range map[string]func(*Config){
+		"forward_max_rate":         func(c *Config) { c.ForwardMaxRate = -1 },
+		"forward_replay_age":       func(c *Config) { c.ForwardReplayAge = -time.Second },
+		"outbox_dead_max_messages": func(c *Config) { c.OutboxDeadMaxMessages = -1 },
+	} {
+		cfg := base
+		edit(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s out of range: Validate = %v", name, err)
+		}
+	}
+}
