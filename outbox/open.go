@@ -158,8 +158,12 @@ func prewalk(path string, opts Options) error {
 // room for the file's overhead: hearthd refuses one above half of it.
 const MaxFileBytes32 = 512 << 20
 
-// maxFileBytes is bbolt's MaxSize on this CPU: 0 (none) on 64-bit.
-func maxFileBytes() int {
+// maxFileBytes is bbolt's MaxSize: opts.MaxFileBytes, or by default
+// MaxFileBytes32 on a 32-bit CPU and none (0) on 64-bit.
+func maxFileBytes(opts Options) int {
+	if opts.MaxFileBytes > 0 {
+		return int(min(opts.MaxFileBytes, int64(^uint(0)>>1)))
+	}
 	if strconv.IntSize == 32 {
 		return MaxFileBytes32
 	}
@@ -168,7 +172,7 @@ func maxFileBytes() int {
 
 func boltOptions(opts Options) *bolt.Options {
 	return &bolt.Options{
-		MaxSize:         maxFileBytes(),
+		MaxSize:         maxFileBytes(opts),
 		Timeout:         opts.OpenTimeout,
 		InitialMmapSize: initialMmapSize,
 		FreelistType:    bolt.FreelistMapType,

@@ -74,6 +74,10 @@ type Options struct {
 	// DeadMaxMessages caps the dead letters: beyond it the oldest are
 	// purged as new ones arrive; 0 means no cap.
 	DeadMaxMessages int64
+	// MaxFileBytes bounds the database file (bbolt's MaxSize): a commit
+	// that would grow it further fails with hearth.ErrFull, as a full
+	// disk does. 0 means MaxFileBytes32 on a 32-bit CPU, none on 64-bit.
+	MaxFileBytes int64
 	// DeadRetention is how long a dead letter is kept after the message
 	// was received (PurgeExpiredDeadLetters); 0 means for ever.
 	DeadRetention time.Duration
