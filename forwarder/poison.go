@@ -20,12 +20,15 @@ import (
 // a neighbour stored since the last strike (or none left to try): while
 // central fails on everything, it is down, and nothing is moved.
 //
-// A 503 (central unavailable, or busy) and any 5xx with Retry-After say
-// central as a whole cannot take data now: they never start a bisection.
+// Only central's own failures count: 500 (and 501) without Retry-After. A
+// 503 (central unavailable, or busy) or any answer with Retry-After says
+// central as a whole cannot take data now, and 502/504 come from a proxy
+// or the network: none of them starts a bisection, so a flaky link never
+// moves a good message aside.
 
 const (
 	bisectAfter   = 3 // consecutive 5xx batches before batches are halved
-	poisonStrikes = 3 // failures alone, neighbours stored in between
+	poisonStrikes = 4 // failures alone, neighbours stored in between
 )
 
 // bisect is the search for a poison message; owned by the send loop.

@@ -76,7 +76,7 @@ func (f *Forwarder) settleFlight(fl *flight) outcome {
 	switch {
 	case o.label == resultOK || o.label == resultRejected:
 		f.stored(fl.batch.Seqs)
-	case o.label == resultRetry && o.status >= 500 && o.status != http.StatusServiceUnavailable && o.retryAfter == 0:
+	case o.label == resultRetry && (o.status == http.StatusInternalServerError || o.status == http.StatusNotImplemented) && o.retryAfter == 0:
 		o = f.serverError(fl, o)
 	}
 	return o
