@@ -362,10 +362,11 @@ type txn struct {
 	pending, dead *bolt.Bucket
 	st            *state
 	now           time.Time
-	opts          Options
-	o             *Outbox // for metrics and logs of what a commit also did
-	changed       bool    // something was written
-	headMoved     bool    // the oldest pending record may have changed
+	changed       bool // something was written
+	headMoved     bool // the oldest pending record may have changed
+
+	opts Options
+	o    *Outbox // for metrics and logs of what a commit also did
 }
 
 func (t *txn) append(r *request, opts Options) (refused, err error) {
