@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth"
+	bolt "go.etcd.io/bbolt"
 )
 
 // deadOf appends ms and dead-letters each with the reason reasons gives it.
@@ -164,5 +165,36 @@ func TestDeadLetters_CapAndRetention(t *testing.T) {
 	n, err := o.PurgeExpiredDeadLetters(context.Background())
 	if err != nil || n != 3 || o.Stats().DeadLetters != 0 {
 		t.Fatalf("expired purge: %d %v, stats %+v", n, err, o.Stats())
+	}
+}
+
+// Ensure that a file of this format written before dead letters counted
+// against the quota (no dead_bytes counter) opens with the dead letters'
+// bytes summed (without a recount of the queue) and counted in the quota.
+func TestDeadLetters_BytesOfAnOlderFile(t *testing.T) {
+	path := tempPath(t)
+	o := mustOpen(t, path, Options{})
+	ms := msgs(0, 3)
+	deadOf(t, o, ms[:2], func(int) string { return DeadReason("", "unknown child") })
+	if err := o.Store(context.Background(), ms[2:]); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, o)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyDeadBytes) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	want := sizeOf(ms[:2])
+	o = mustOpen(t, path, Options{MaxBytes: want + sizeOf(ms[2:]) + 1})
+	if o.state.deadBytes != want {
+		t.Fatalf("dead bytes %d, want %d", o.state.deadBytes, want)
+	}
+	if err := o.Store(context.Background(), msgs(10, 1)); !errors.Is(err, hearth.ErrFull) {
+		t.Fatalf("a message past the quota with the dead letters counted: %v", err)
 	}
 }

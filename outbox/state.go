@@ -59,13 +59,21 @@ func loadState(tx *bolt.Tx) (s state, ok bool, err error) {
 	if pending == nil || dead == nil {
 		return s, false, fmt.Errorf("%w: format %d file without its buckets", errCorrupt, FormatVersion)
 	}
-	// A file written before dead letters counted against the quota has
-	// no keyDeadBytes: it is recounted once.
 	vals := [4]int64{}
 	for i, k := range [][]byte{keyDepth, keyBytes, keyDead, keyDeadBytes} {
 		v, found, err := getU64(meta, k)
-		if err != nil || !found {
+		if err != nil {
 			return s, false, err
+		}
+		if !found && i == 3 {
+			// Written before dead letters counted against the quota:
+			// only the dead letters (capped, few) are read, not the
+			// queue; the next commit stores the sum.
+			vals[i] = deadBytesOf(dead)
+			continue
+		}
+		if !found {
+			return s, false, nil
 		}
 		vals[i] = int64(v)
 	}
@@ -78,6 +86,16 @@ func loadState(tx *bolt.Tx) (s state, ok bool, err error) {
 	return s, true, nil
 }
 
+// deadBytesOf sums the quota size of the dead letters.
+func deadBytesOf(dead *bolt.Bucket) int64 {
+	var n int64
+	_ = dead.ForEach(func(_, v []byte) error {
+		n += recordSize(recordOf(v))
+		return nil
+	})
+	return n
+}
+
 // recount computes the counters by reading every record: for migration
 // and for counters found wrong.
 func recount(tx *bolt.Tx) state {
@@ -87,11 +105,11 @@ func recount(tx *bolt.Tx) state {
 		s.bytes += recordSize(v)
 		return nil
 	})
-	_ = tx.Bucket(bucketDead).ForEach(func(_, v []byte) error {
+	_ = tx.Bucket(bucketDead).ForEach(func(_, _ []byte) error {
 		s.dead++
-		s.deadBytes += recordSize(recordOf(v))
 		return nil
 	})
+	s.deadBytes = deadBytesOf(tx.Bucket(bucketDead))
 	s.oldest, s.oldestSynced = headTime(tx.Bucket(bucketPending))
 	return s
 }
