@@ -45,8 +45,16 @@ const (
 type BatchResult struct {
 	Seq    uint64 `json:"seq"`
 	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
+	// Code is a rejection's short reason (unknown_child, invalid, …),
+	// for the edge's dead letters; added later, so an edge must not
+	// require it.
+	Code  string `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
 }
+
+// ScopeBatch is the "scope" of central's error answer that refuses a
+// whole batch (its envelope could not be read): no message was judged.
+const ScopeBatch = "batch"
 
 // BatchReply is the body of central's 200 answer to a batch: one result
 // per message, in order.

@@ -20,6 +20,10 @@ type Batch struct {
 	EdgeID   string
 	SentAt   time.Time
 	Messages []hearth.BatchMessage
+	// Unreadable holds, by index in Messages, the messages that are
+	// malformed but whose seq could be read: each is rejected on its own
+	// with the reason, and the rest of the batch is applied.
+	Unreadable map[int]error
 }
 
 // BatchLimits bound what ReadBatch accepts and what it may hold.
@@ -70,14 +74,15 @@ func ReadBatch(r io.Reader, encoding string, lim BatchLimits) (Batch, error) {
 	if err != nil {
 		return Batch{}, err
 	}
-	sb, ok := hearth.ScanBatch(raw)
+	scanned, ok := hearth.ScanBatch(raw)
+	sb := scannedBatch{ScannedBatch: scanned}
 	if !ok {
 		// Not in the form edges write: the general decoder gives the answer.
 		if sb, err = decodeBatchBody(raw, lim.MaxMessages); err != nil {
 			return Batch{}, err
 		}
 	}
-	b := Batch{EdgeID: sb.EdgeID, Messages: sb.Messages}
+	b := Batch{EdgeID: sb.EdgeID, Messages: sb.Messages, Unreadable: sb.unreadable}
 	if b.SentAt, err = time.Parse(time.RFC3339Nano, sb.SentAt); err != nil {
 		return Batch{}, badBatch("sent_at: %q is not an RFC 3339 time", clip(sb.SentAt))
 	}
@@ -91,19 +96,29 @@ func tooMany(n, max int) *BatchError {
 	return &BatchError{Status: 413, Reason: fmt.Sprintf("batch has %d messages; at most %d allowed: split it", n, max)}
 }
 
+// scannedBatch is a batch body decoded, with the messages that are
+// malformed but carry a readable seq.
+type scannedBatch struct {
+	hearth.ScannedBatch
+	unreadable map[int]error
+}
+
 // decodeBatchBody decodes a batch body with encoding/json, for any body
 // hearth.ScanBatch does not take. The messages are decoded only when
-// there are not too many of them.
-func decodeBatchBody(raw []byte, maxMessages int) (hearth.ScannedBatch, error) {
+// there are not too many of them. A malformed message whose seq can be
+// read is kept for a rejection of its own (docs/edge-api.md: one bad
+// message never refuses its batch); one without a readable seq makes the
+// envelope unreadable: central could not say which message it answers.
+func decodeBatchBody(raw []byte, maxMessages int) (scannedBatch, error) {
 	var w struct {
 		EdgeID   string             `json:"edge_id"`
 		SentAt   *string            `json:"sent_at"`
 		Messages *[]json.RawMessage `json:"messages"`
 	}
 	if err := strictObject(raw, &w); err != nil {
-		return hearth.ScannedBatch{}, badBatch("body: %v", err)
+		return scannedBatch{}, badBatch("body: %v", err)
 	}
-	b := hearth.ScannedBatch{EdgeID: w.EdgeID}
+	b := scannedBatch{ScannedBatch: hearth.ScannedBatch{EdgeID: w.EdgeID}}
 	if w.SentAt == nil {
 		return b, badBatch(`sent_at is required (the edge's clock when sending, RFC 3339)`)
 	}
@@ -119,9 +134,19 @@ func decodeBatchBody(raw []byte, maxMessages int) (hearth.ScannedBatch, error) {
 	}
 	b.Messages = make([]hearth.BatchMessage, len(*w.Messages))
 	for i, m := range *w.Messages {
-		if err := decodeMessage(m, &b.Messages[i]); err != nil {
+		err := decodeMessage(m, &b.Messages[i])
+		if err == nil {
+			continue
+		}
+		seq, ok := readSeq(m)
+		if !ok {
 			return b, badBatch("messages[%d]: %v", i, err)
 		}
+		b.Messages[i] = hearth.BatchMessage{Seq: seq}
+		if b.unreadable == nil {
+			b.unreadable = make(map[int]error)
+		}
+		b.unreadable[i] = &hearth.InvalidError{Code: hearth.CodeInvalid, Reason: "message is malformed: " + err.Error()}
 	}
 	return b, nil
 }
@@ -239,6 +264,19 @@ func decodeMessage(raw json.RawMessage, m *hearth.BatchMessage) error {
 		m.Data = nil
 	}
 	return nil
+}
+
+// readSeq reads the seq of a message that did not decode: a JSON object
+// whose seq is a non-negative integer, whatever its other members.
+func readSeq(raw json.RawMessage) (uint64, bool) {
+	var w struct {
+		Seq json.RawMessage `json:"seq"`
+	}
+	if json.Unmarshal(raw, &w) != nil || w.Seq == nil {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(w.Seq), 10, 64)
+	return seq, err == nil
 }
 
 // strictObject decodes one JSON object into dst and nothing after it.

@@ -92,7 +92,7 @@ func TestDecodeBatch_Refusals(t *testing.T) {
 		{"no seq", "", []byte(`{"sent_at":"2025-12-10T10:30:05Z","messages":[{"type":"location"}]}`), 400, "messages[0]: seq is required"},
 		{"negative seq", "", []byte(`{"sent_at":"2025-12-10T10:30:05Z","messages":[{"seq":-1}]}`), 400, "non-negative integer"},
 		{"fractional seq", "", []byte(`{"sent_at":"2025-12-10T10:30:05Z","messages":[{"seq":1.5}]}`), 400, "non-negative integer"},
-		{"child_hash number", "", []byte(`{"sent_at":"2025-12-10T10:30:05Z","messages":[{"seq":1,"child_hash":5}]}`), 400, "child_hash"},
+		{"no seq in a bad message", "", []byte(`{"sent_at":"2025-12-10T10:30:05Z","messages":[{"seq":1},{"child_hash":5}]}`), 400, "messages[1]: child_hash"},
 	} {
 		_, err := DecodeBatch(tc.body, tc.enc, testLimits)
 		var be *BatchError
@@ -101,6 +101,35 @@ func TestDecodeBatch_Refusals(t *testing.T) {
 		}
 		if be.Status != tc.status || !strings.Contains(be.Reason, tc.reason) {
 			t.Errorf("%s: %d %q; want %d and a reason containing %q", tc.name, be.Status, be.Reason, tc.status, tc.reason)
+		}
+	}
+}
+
+// Ensure that a malformed message whose seq can be read is rejected on its
+// own, with the reason, while its neighbours are decoded as usual: one bad
+// message never refuses its batch.
+func TestDecodeBatch_MalformedMessageRejectedAlone(t *testing.T) {
+	body := `{"sent_at":"2025-12-10T10:30:05Z","messages":[
+ {"seq":7,"child_hash":"kid","type":"location","received_at":"2025-12-10T10:30:01Z","via":"ws","data":{}},
+ {"seq":8,"child_hash":5,"type":"location"},
+ {"seq":9,"child_hash":"kid","type":"location","received_at":"2025-12-10T10:30:01Z","via":"ws","data":{},"synced":"yes"}]}`
+	b, err := DecodeBatch([]byte(body), "", testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Messages) != 3 || b.Messages[0].ChildHash != "kid" || b.Messages[1].Seq != 8 || b.Messages[2].Seq != 9 {
+		t.Fatalf("messages %+v", b.Messages)
+	}
+	if len(b.Unreadable) != 2 || b.Unreadable[0] != nil {
+		t.Fatalf("unreadable %v", b.Unreadable)
+	}
+	if !strings.Contains(b.Unreadable[1].Error(), "child_hash must not be a JSON number") || !strings.Contains(b.Unreadable[2].Error(), "synced") {
+		t.Fatalf("reasons %v", b.Unreadable)
+	}
+	_, _, results := prepareBatch(b.Messages, b.Unreadable, EdgeClock{}, time.Hour)
+	for _, i := range []int{1, 2} {
+		if r := results[i]; r.Status != "rejected" || r.Code != hearth.CodeInvalid || !strings.Contains(r.Error, "message is malformed") {
+			t.Errorf("result %d: %+v", i, r)
 		}
 	}
 }

@@ -34,6 +34,9 @@ func appendBatchReply(buf []byte, ms []hearth.BatchMessage, results []store.Resu
 		buf = append(buf, `,"status":"`...)
 		buf = append(buf, r.Status...)
 		buf = append(buf, '"')
+		if r.Status == store.StatusRejected && r.Code != "" {
+			buf = append(append(append(buf, `,"code":"`...), r.Code...), '"')
+		}
 		if r.Error != "" {
 			e, err := json.Marshal(r.Error) // rare: its escaping is encoding/json's
 			if err != nil {
@@ -44,4 +47,11 @@ func appendBatchReply(buf []byte, ms []hearth.BatchMessage, results []store.Resu
 		buf = append(buf, '}')
 	}
 	return append(buf, "]}\n"...)
+}
+
+// writeBatchError answers a refusal of a whole batch: {"error":…,
+// "scope":"batch"}. The scope tells the edge that no message was judged,
+// so it must not take the refusal out on any one of them (docs/edge-api.md).
+func writeBatchError(ctx *fasthttp.RequestCtx, status int, reason string) {
+	writeJSON(ctx, status, map[string]string{"error": reason, "scope": hearth.ScopeBatch})
 }

@@ -32,3 +32,25 @@ func TestAppendBatchReply_AsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// Ensure that a rejection carries its code in the reply, and that an
+// answer with codes is still read by an edge that knows only seq, status
+// and error (the previous release's BatchResult).
+func TestAppendBatchReply_CodeIsAdditive(t *testing.T) {
+	ms := []hearth.BatchMessage{{Seq: 1}, {Seq: 2}}
+	results := []store.Result{{Status: store.StatusOK}, {Status: store.StatusRejected, Code: store.CodeUnknownChild, Error: "unknown child"}}
+	got := appendBatchReply(nil, ms, results)
+	if want := `{"results":[{"seq":1,"status":"ok"},{"seq":2,"status":"rejected","code":"unknown_child","error":"unknown child"}]}` + "\n"; string(got) != want {
+		t.Fatalf("reply %s", got)
+	}
+	var old struct {
+		Results []struct {
+			Seq    uint64 `json:"seq"`
+			Status string `json:"status"`
+			Error  string `json:"error,omitempty"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(got, &old); err != nil || len(old.Results) != 2 || old.Results[1].Error != "unknown child" {
+		t.Fatalf("previous release's reading: %+v %v", old, err)
+	}
+}

@@ -88,7 +88,7 @@ func (s *Server) refuseBatch(ctx *fasthttp.RequestCtx, home store.Home, err erro
 	case fasthttp.StatusRequestTimeout:
 		ctx.SetConnectionClose()
 	}
-	writeError(ctx, be.Status, be.Reason)
+	writeBatchError(ctx, be.Status, be.Reason)
 	s.log.Info("batch refused", "home", home.ID, "status", be.Status, "reason", be.Reason)
 	switch be.Status {
 	case fasthttp.StatusRequestEntityTooLarge:
@@ -120,7 +120,7 @@ func (s *Server) storeFailed(ctx *fasthttp.RequestCtx, op string, home store.Hom
 // transaction and returns one result per message, in order. An error means
 // nothing was stored.
 func (s *Server) applyBatch(ctx context.Context, home string, b Batch, clock EdgeClock) ([]store.Result, error) {
-	msgs, idx, results := PrepareMessages(b.Messages, clock, s.cfg.Retention())
+	msgs, idx, results := prepareBatch(b.Messages, b.Unreadable, clock, s.cfg.Retention())
 	if len(msgs) > 0 {
 		t := time.Now()
 		applied, err := s.store.Apply(ctx, home, msgs)
@@ -144,6 +144,9 @@ func WireResults(ms []hearth.BatchMessage, results []store.Result) []hearth.Batc
 	out := make([]hearth.BatchResult, len(results))
 	for i, r := range results {
 		out[i] = hearth.BatchResult{Seq: ms[i].Seq, Status: r.Status, Error: r.Error}
+		if r.Status == store.StatusRejected {
+			out[i].Code = r.Code
+		}
 		if r.Status != store.StatusOK && r.Status != store.StatusRejected {
 			panic("BUG: result status " + r.Status)
 		}
@@ -159,10 +162,20 @@ func WireResults(ms []hearth.BatchMessage, results []store.Result) []hearth.Batc
 // index in ms of each, and one Result per message of ms: the rejections
 // filled in, the rest left for the store.
 func PrepareMessages(ms []hearth.BatchMessage, clock EdgeClock, retention time.Duration) ([]hearth.Message, []int, []store.Result) {
+	return prepareBatch(ms, nil, clock, retention)
+}
+
+// prepareBatch is PrepareMessages for a batch whose unreadable messages
+// (by index) are rejected with the reason found when decoding them.
+func prepareBatch(ms []hearth.BatchMessage, unreadable map[int]error, clock EdgeClock, retention time.Duration) ([]hearth.Message, []int, []store.Result) {
 	results := make([]store.Result, len(ms))
 	msgs := make([]hearth.Message, 0, len(ms))
 	idx := make([]int, 0, len(ms))
 	for i := range ms {
+		if err := unreadable[i]; err != nil {
+			results[i] = rejection(err)
+			continue
+		}
 		m, err := prepareMessage(&ms[i], clock, retention)
 		if err != nil {
 			results[i] = rejection(err)

@@ -93,7 +93,7 @@ func TestServer_Batch(t *testing.T) {
 	if err := json.Unmarshal([]byte(reply), &br); code != 200 || err != nil {
 		t.Fatalf("%d %s", code, reply)
 	}
-	if len(br.Results) != 2 || br.Results[0] != (hearth.BatchResult{Seq: 1, Status: "ok", Error: ""}) || br.Results[1] != (hearth.BatchResult{Seq: 2, Status: "rejected", Error: "unknown child"}) {
+	if len(br.Results) != 2 || br.Results[0] != (hearth.BatchResult{Seq: 1, Status: "ok", Error: ""}) || br.Results[1] != (hearth.BatchResult{Seq: 2, Status: "rejected", Code: "unknown_child", Error: "unknown child"}) {
 		t.Fatalf("results %+v", br.Results)
 	}
 	big := `{"sent_at":"2025-12-10T10:00:00Z","messages":[],"pad":"` + strings.Repeat("x", 8<<10) + `"}`
@@ -109,8 +109,8 @@ func TestServer_Batch(t *testing.T) {
 	if code, reply, _ := ts.post(t, []byte(many), nil); code != 413 || !strings.Contains(reply, "at most 3") {
 		t.Fatalf("too many messages: %d %s", code, reply)
 	}
-	if code, reply, _ := ts.post(t, []byte(`{"sent_at":"x"}`), nil); code != 400 || !strings.Contains(reply, "sent_at") {
-		t.Fatalf("malformed: %d %s", code, reply)
+	if code, reply, _ := ts.post(t, []byte(`{"sent_at":"x"}`), nil); code != 400 || !strings.Contains(reply, "sent_at") || !strings.Contains(reply, `"scope":"batch"`) {
+		t.Fatalf("malformed: %d %s (want a 400 of scope batch)", code, reply)
 	}
 	_, metrics := httpGet(t, ts.admin+"/metrics")
 	for _, want := range []string{

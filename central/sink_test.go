@@ -53,7 +53,7 @@ func TestResultErrors(t *testing.T) {
 func TestWireResults(t *testing.T) {
 	ms := []hearth.BatchMessage{{Seq: 7}, {Seq: 3}, {Seq: 9}}
 	got := WireResults(ms, []store.Result{{Status: store.StatusOK}, {Status: store.StatusRejected, Code: store.CodeUnknownChild, Error: "unknown child"}, {Status: store.StatusOK}})
-	want := []hearth.BatchResult{{Seq: 7, Status: "ok", Error: ""}, {Seq: 3, Status: "rejected", Error: "unknown child"}, {Seq: 9, Status: "ok", Error: ""}}
+	want := []hearth.BatchResult{{Seq: 7, Status: "ok", Error: ""}, {Seq: 3, Status: "rejected", Code: "unknown_child", Error: "unknown child"}, {Seq: 9, Status: "ok", Error: ""}}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("result %d: %+v, want %+v", i, got[i], want[i])

@@ -23,9 +23,19 @@ type Status struct {
 	ClockTrusted           bool    `json:"clock_trusted"`
 	UptimeSeconds          float64 `json:"uptime_seconds"`
 	Ready                  bool    `json:"ready"`
-	ForwardState           string  `json:"forward_state"` // off, idle, sending, backoff or unauthorized
-	ForwardedTotal         int64   `json:"forwarded_total"`
-	LastForwardError       string  `json:"last_forward_error"`
+	// DeadLettersByReason counts the dead letters per reason code
+	// (hearthd deadletters list --reason CODE).
+	DeadLettersByReason map[string]int64 `json:"dead_letters_by_reason"`
+	ForwardState        string           `json:"forward_state"` // off, idle, sending, backoff, unauthorized or refused
+	ForwardedTotal      int64            `json:"forwarded_total"`
+	// LastForwardError is cleared once a batch goes through; its time
+	// stays in LastForwardErrorAt.
+	LastForwardError   string     `json:"last_forward_error"`
+	LastForwardErrorAt *time.Time `json:"last_forward_error_at,omitempty"`
+	NextRetryAt        *time.Time `json:"next_retry_at,omitempty"` // while waiting after a failure
+	// ForwardRateCap is the messages/s a backlog replay is held to now
+	// (forward_max_rate while the backlog is older than forward_replay_age); 0: none.
+	ForwardRateCap float64 `json:"forward_rate_cap"`
 	// ClockOffsetSeconds is central's clock minus the local one as last
 	// measured (0 while unknown); present only with forwarding on.
 	ClockOffsetSeconds *float64 `json:"clock_offset_seconds,omitempty"`
@@ -47,6 +57,7 @@ func (d *Daemon) Status() Status {
 		Ready:           d.readiness() == nil,
 	}
 	d.forwardStatus(&s)
+	s.DeadLettersByReason = d.deadCounts(st)
 	s.OutboxOldestAgeSeconds = d.oldestAge(st).Seconds()
 	return s
 }
@@ -56,9 +67,10 @@ func (d *Daemon) adminServer() *fasthttp.Server {
 		Name:     "hearthd-admin",
 		Registry: d.reg,
 		Ready:    d.readiness,
-		Routes:   map[string]fasthttp.RequestHandler{"/status": d.serveStatus},
-		Log:      d.log,
-		Pprof:    d.cfg.Pprof,
+		Routes: map[string]fasthttp.RequestHandler{"/status": d.serveStatus,
+			PathDeadLetters: d.serveDeadLetters, PathDeadLettersRetry: d.serveDeadLetters, PathDeadLettersPurge: d.serveDeadLetters},
+		Log:   d.log,
+		Pprof: d.cfg.Pprof,
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/guardianai/hearth/config"
 	"github.com/guardianai/hearth/ingest"
 	"github.com/guardianai/hearth/internal/svc"
+	"github.com/guardianai/hearth/outbox"
 )
 
 // Config is hearthd's configuration; its yaml keys are also its flag names
@@ -40,6 +41,12 @@ type Config struct {
 	ForwardMaxBackoff    time.Duration   `yaml:"forward_max_backoff"`
 	ForwardTimeout       time.Duration   `yaml:"forward_timeout"`
 	ForwardReplayJitter  time.Duration   `yaml:"forward_replay_jitter"`
+	ForwardMaxRate       float64         `yaml:"forward_max_rate"`
+	ForwardReplayAge     time.Duration   `yaml:"forward_replay_age"`
+
+	// OutboxDeadMaxMessages caps the dead letters (the oldest go first);
+	// they are also purged once older than retention_days.
+	OutboxDeadMaxMessages int64 `yaml:"outbox_dead_max_messages"`
 
 	// Production settings (secure.go): the token from a file, TLS to
 	// central, profiles.
@@ -59,6 +66,24 @@ type Config struct {
 // the whole file, and a 32-bit process cannot map much more than 1 GiB
 // (less on mips) next to everything else.
 const defaultOutboxMaxBytes = 256 << 20 << (2 * (strconv.IntSize / 64)) // 1 GiB on 64-bit, 256 MiB on 32-bit
+
+// checkMapLimit refuses, on a 32-bit CPU, a quota the outbox file cannot
+// hold within outbox.MaxFileBytes32 (bbolt maps the whole file): the file
+// needs room beyond its data for page overhead and free pages.
+func checkMapLimit(quota int64) []error {
+	return checkMapLimitFor(quota, strconv.IntSize)
+}
+
+func checkMapLimitFor(quota int64, intSize int) []error {
+	if intSize != 32 {
+		return nil
+	}
+	if limit := int64(outbox.MaxFileBytes32 / 2); quota == 0 || quota > limit {
+		return []error{fmt.Errorf("outbox_max_bytes: %d; on this 32-bit CPU the outbox file is limited to %d bytes (its whole file is mapped in memory), so the quota must be set and at most %d",
+			quota, outbox.MaxFileBytes32, limit)}
+	}
+	return nil
+}
 
 // DefaultConfig returns the settings of a fresh install.
 func DefaultConfig() Config {
@@ -82,6 +107,10 @@ func DefaultConfig() Config {
 		ForwardMaxBackoff:    5 * time.Minute,
 		ForwardTimeout:       30 * time.Second,
 		ForwardReplayJitter:  10 * time.Second,
+		ForwardMaxRate:       200,
+		ForwardReplayAge:     5 * time.Minute,
+
+		OutboxDeadMaxMessages: 10_000,
 
 		OutboxSettleDelay: 5 * time.Second,
 	}
@@ -105,6 +134,9 @@ func (c *Config) Bind(b *config.Binder) {
 	b.Duration(&c.ForwardMaxBackoff, "forward-max-backoff", "longest wait between retries (and the retry interval while central refuses the token)")
 	b.Duration(&c.ForwardTimeout, "forward-timeout", "time limit of one request to central")
 	b.Duration(&c.ForwardReplayJitter, "forward-replay-jitter", "a backlog found at start is replayed after a random delay up to this")
+	b.Float(&c.ForwardMaxRate, "forward-max-rate", "most messages per second sent while the oldest pending message is older than forward_replay_age (0: no cap)")
+	b.Duration(&c.ForwardReplayAge, "forward-replay-age", "a backlog whose oldest message is older than this is replayed at forward_max_rate, new messages first")
+	b.Int64(&c.OutboxDeadMaxMessages, "outbox-dead-max-messages", "most dead letters kept; beyond it the oldest are purged (0: no cap)")
 	c.bindProduction(b)
 	c.bindPage(b)
 }
@@ -115,9 +147,10 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must be set"))
 	}
-	if c.OutboxMaxBytes < 0 || c.OutboxMaxMessages < 0 {
-		errs = append(errs, errors.New("outbox quotas must not be negative"))
+	if c.OutboxMaxBytes < 0 || c.OutboxMaxMessages < 0 || c.OutboxDeadMaxMessages < 0 {
+		errs = append(errs, errors.New("outbox quotas (outbox_max_bytes, outbox_max_messages, outbox_dead_max_messages) must not be negative"))
 	}
+	errs = append(errs, checkMapLimit(int64(c.OutboxMaxBytes))...)
 	if c.RetentionDays <= 0 {
 		errs = append(errs, errors.New("retention_days: must be positive"))
 	}

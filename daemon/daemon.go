@@ -55,6 +55,7 @@ type Daemon struct {
 	roster  *forwarder.Roster    // central's roster; nil when forwarding is off
 	stopFwd context.CancelFunc
 	fwdDone chan struct{}
+	deadAPI *deadLetterAPI
 }
 
 // New opens the outbox and prepares the servers; Start listens.
@@ -76,6 +77,9 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 		MaxMessages: cfg.OutboxMaxMessages,
 		Logger:      log,
 		SettleDelay: cfg.OutboxSettleDelay,
+		// Dead letters: capped, and kept no longer than data is.
+		DeadMaxMessages: cfg.OutboxDeadMaxMessages,
+		DeadRetention:   time.Duration(cfg.RetentionDays) * 24 * time.Hour,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open outbox: %w", err)
@@ -84,6 +88,7 @@ func New(cfg Config, log *slog.Logger) (*Daemon, error) {
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(), admin.BuildInfo("hearthd", Version), ob.Collector())
 	d.serving = svc.NewServing(log, d.listenerGauge())
+	d.newDeadLetterAPI()
 	var sink ingest.Sink = ob
 	if benchNoStore {
 		log.Warn("BENCHMARK BUILD: messages are acked WITHOUT being stored (built with -tags nostore)")
@@ -192,9 +197,11 @@ func (d *Daemon) AdminAddr() string { return d.adminLn.Addr().String() }
 // Outbox exposes the outbox (for the forwarder and tests).
 func (d *Daemon) Outbox() *outbox.Outbox { return d.outbox }
 
-// maintain compacts the outbox when it has grown and shrunk again.
+// maintain compacts the outbox when it has grown and shrunk again, and
+// purges the dead letters past the retention window.
 func (d *Daemon) maintain(ctx context.Context) {
 	defer close(d.bgDone)
+	d.expireDeadLetters()
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -202,6 +209,7 @@ func (d *Daemon) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			d.expireDeadLetters()
 			// The outbox logs a compaction itself.
 			if _, err := d.outbox.CompactIfWorthwhile(); err != nil {
 				d.log.Error("outbox compaction failed; will retry in an hour", "err", err)

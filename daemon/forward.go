@@ -42,6 +42,9 @@ func (c *Config) validateForward() []error {
 	if c.ForwardMaxBackoff < 10*time.Millisecond || c.ForwardTimeout <= 0 || c.ForwardReplayJitter < 0 {
 		errs = append(errs, errors.New("forward_max_backoff (at least 10ms), forward_timeout (positive) and forward_replay_jitter (not negative) are out of range"))
 	}
+	if c.ForwardMaxRate < 0 || c.ForwardReplayAge < 0 {
+		errs = append(errs, errors.New("forward_max_rate and forward_replay_age must not be negative"))
+	}
 	return errs
 }
 
@@ -50,6 +53,7 @@ func (c *Config) forwarderConfig() forwarder.Config {
 		URL: c.CentralURL, Token: c.CentralToken, EdgeID: c.edgeID(), Version: Version,
 		BatchMessages: c.ForwardBatchMessages, BatchBytes: int64(c.ForwardBatchBytes),
 		MaxBackoff: c.ForwardMaxBackoff, Timeout: c.ForwardTimeout, ReplayJitter: c.ForwardReplayJitter,
+		MaxRate: c.ForwardMaxRate, ReplayAge: c.ForwardReplayAge,
 		CAFile: c.CentralCAFile, Insecure: c.CentralInsecure,
 	}
 }
@@ -156,6 +160,17 @@ func (d *Daemon) forwardStatus(s *Status) {
 	}
 	fs := d.fwd.Status()
 	s.ForwardState, s.ForwardedTotal, s.LastForwardError = string(fs.State), fs.ForwardedTotal, fs.LastError
+	s.LastForwardErrorAt, s.NextRetryAt = timeOrNil(fs.LastErrorAt), timeOrNil(fs.NextRetryAt)
+	s.ForwardRateCap = fs.RateCap
 	offset := d.fwd.Clock().Offset().Seconds()
 	s.ClockOffsetSeconds = &offset
+}
+
+// timeOrNil is t for JSON, nil (left out) when zero.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }

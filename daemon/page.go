@@ -98,7 +98,8 @@ func (d *Daemon) newPage(sink ingest.Sink) (ingest.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := household.New(household.Options{Password: d.cfg.PagePassword, Snapshot: d.pageSnapshot, Log: d.log})
+	p, err := household.New(household.Options{Password: d.cfg.PagePassword, Snapshot: d.pageSnapshot, Log: d.log,
+		Retry: d.retryDeadLetters})
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +201,7 @@ func (d *Daemon) pageSnapshot() household.Snapshot {
 	s := household.Snapshot{
 		Version: Version, Now: time.Now(), Connections: st.Connections, Children: d.page.tally.Today(),
 		Backlog:   household.Backlog{Messages: st.OutboxDepth, Bytes: st.OutboxBytes, OldestAge: time.Duration(st.OutboxOldestAgeSeconds * float64(time.Second))},
-		Link:      household.Link{State: linkState(st.ForwardState), Central: d.cfg.CentralURL, LastError: st.LastForwardError},
+		Link:      household.Link{State: linkState(st.ForwardState), Central: d.cfg.CentralURL, LastError: st.LastForwardError, LastErrorAt: timeOf(st.LastForwardErrorAt)},
 		DeadTotal: st.DeadLetters,
 	}
 	if d.roster != nil {
@@ -223,7 +224,9 @@ func linkState(state string) string {
 	switch forwarder.State(state) {
 	case forwarder.StateOff:
 		return household.LinkOff
-	case forwarder.StateBackoff:
+	case forwarder.StateBackoff, forwarder.StateRefused:
+		// Refused: central cannot read the batches; the page says the
+		// link waits, with the error, and the operator has the details.
 		return household.LinkWaiting
 	case forwarder.StateUnauthorized:
 		return household.LinkRefused
@@ -283,4 +286,12 @@ func newPagePassword() string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// timeOf is *t, or the zero time for nil.
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }

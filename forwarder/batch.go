@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/outbox"
 )
 
 // timeMillis is sent_at's format: RFC 3339 in UTC with milliseconds.
@@ -18,6 +19,7 @@ const timeMillis = "2006-01-02T15:04:05.000Z07:00"
 // refusal is a message to move to the dead letters, with the reason.
 type refusal struct {
 	seq    uint64
+	code   string // outbox.DeadCode of reason
 	reason string
 }
 
@@ -93,7 +95,12 @@ func matchResults(sent []uint64, body []byte) (plan, error) {
 			if why == "" {
 				why = "no reason given"
 			}
-			p.rejected = append(p.rejected, refusal{seq: res.Seq, reason: "rejected by central: " + why})
+			code := res.Code
+			if !validCode(code) {
+				code = "" // an older central sends none; the text is read instead
+			}
+			reason := outbox.DeadReason(code, why)
+			p.rejected = append(p.rejected, refusal{seq: res.Seq, code: outbox.DeadCode(reason), reason: reason})
 		default:
 			p.unexpected++
 			continue
@@ -106,6 +113,20 @@ func matchResults(sent []uint64, body []byte) (plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// validCode reports whether central's rejection code can be a label: a
+// short word of lower-case letters and underscores.
+func validCode(c string) bool {
+	if c == "" || len(c) > 32 {
+		return false
+	}
+	for _, r := range c {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // reason returns the "error" of a JSON error body, or the body's start.

@@ -33,13 +33,17 @@ import (
 type Queue interface {
 	// ReadBatch appends the oldest pending messages, in their batch JSON,
 	// to b.JSON (at most n, within maxBytes) and their seqs to b.Seqs.
-	// Only messages with a seq above after are read.
+	// Only messages with a seq above after (and up to b.Until, when set)
+	// are read.
 	ReadBatch(b *outbox.Batch, after uint64, n, maxBytes int) error
+	// LastSeq is the highest seq given so far: what a replay drains up to.
+	LastSeq() uint64
 	// DeleteLater removes records central has stored; reads skip them
 	// at once, and the delete is committed with the next append.
 	DeleteLater(seqs ...uint64)
 	// DeadLetterLater moves a record central refused for good aside with
-	// reason, as DeleteLater deletes.
+	// reason (its start gives the code: outbox.DeadCode), as DeleteLater
+	// deletes.
 	DeadLetterLater(seq uint64, reason string)
 	// Appended delivers a token after messages were appended.
 	Appended() <-chan struct{}
@@ -57,6 +61,9 @@ const (
 	StateSending      State = "sending"
 	StateBackoff      State = "backoff"
 	StateUnauthorized State = "unauthorized"
+	// StateRefused: central refused a whole batch (400 or another 4xx):
+	// nothing is dropped, the batch is tried again every MaxBackoff.
+	StateRefused State = "refused"
 )
 
 // Config configures a Forwarder. Zero durations and sizes take the defaults.
@@ -83,6 +90,14 @@ type Config struct {
 	// CAFile is a PEM file of the CAs trusted for central's certificate,
 	// instead of the system's ("" = the system's).
 	CAFile string
+	// MaxRate bounds the messages sent per second while the oldest
+	// pending message is older than ReplayAge (a fleet replaying after an
+	// outage); 0 means no bound.
+	MaxRate float64
+	// ReplayAge is how old the oldest pending message must be for MaxRate
+	// to apply, and for new messages to be sent ahead of the backlog;
+	// default 5m.
+	ReplayAge time.Duration
 	// Insecure allows a plain http:// URL to a host other than loopback,
 	// where the token and the children's data would cross the network
 	// unencrypted. It never turns off certificate checks.
@@ -112,6 +127,7 @@ func (c Config) withDefaults() Config {
 	def(&c.BaseBackoff, time.Second)
 	def(&c.Poll, 5*time.Second)
 	def(&c.RosterEvery, 5*time.Minute)
+	def(&c.ReplayAge, 5*time.Minute)
 	c.BaseBackoff = min(c.BaseBackoff, c.MaxBackoff)
 	return c
 }
@@ -161,6 +177,9 @@ type Forwarder struct {
 	mu           sync.Mutex
 	state        State
 	lastError    string
+	lastErrorAt  time.Time     // kept after the error is cleared
+	nextRetryAt  time.Time     // zero unless waiting after a failure
+	rateCap      float64       // messages/s in effect now; 0: none
 	offsetLogged bool          // the clock offset has been logged
 	loggedOffset time.Duration // the offset last logged
 	forwarded    atomic.Int64
@@ -170,8 +189,11 @@ type Forwarder struct {
 
 	// Owned by the send loop.
 	failures int // consecutive failed batches
-	msgCap   int // batch size learnt from 413s
+	msgCap   int // batch size learnt from 413s and bisection
 	okStreak int // batches accepted since msgCap last shrank
+	bisect   bisect
+	nextSend time.Time // the pace of a replay: when the next batch may go
+	rate     float64   // the rate cap in effect (0: none)
 }
 
 // New returns a Forwarder draining q to central; roster (may be nil) is
@@ -236,14 +258,20 @@ func loadCAs(file string) (*x509.CertPool, error) {
 type Status struct {
 	State          State
 	ForwardedTotal int64 // messages central has stored since start
-	LastError      string
+	// LastError is why the last batch did not go through; cleared once
+	// one does. LastErrorAt is when it happened, and is kept.
+	LastError   string
+	LastErrorAt time.Time
+	NextRetryAt time.Time // when the next try is, while waiting after a failure
+	RateCap     float64   // messages/s the replay of a backlog is held to now; 0: none
 }
 
 // Status reports the current state.
 func (f *Forwarder) Status() Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Status{State: f.state, ForwardedTotal: f.forwarded.Load(), LastError: f.lastError}
+	return Status{State: f.state, ForwardedTotal: f.forwarded.Load(), LastError: f.lastError,
+		LastErrorAt: f.lastErrorAt, NextRetryAt: f.nextRetryAt, RateCap: f.rateCap}
 }
 
 func (f *Forwarder) setState(s State) {
@@ -251,12 +279,32 @@ func (f *Forwarder) setState(s State) {
 	f.state = s
 	f.mu.Unlock()
 	f.metrics.setUnauthorized(s == StateUnauthorized)
+	f.metrics.setRefused(s == StateRefused)
 }
 
 func (f *Forwarder) setError(err error) {
 	f.mu.Lock()
-	f.lastError = err.Error()
+	f.lastError, f.lastErrorAt = err.Error(), time.Now()
 	f.mu.Unlock()
+}
+
+// clearError forgets the last error once a batch went through.
+func (f *Forwarder) clearError() {
+	f.mu.Lock()
+	f.lastError = ""
+	f.mu.Unlock()
+}
+
+// setNextRetry says when the next try is (zero: not waiting).
+func (f *Forwarder) setNextRetry(t time.Time) {
+	f.mu.Lock()
+	f.nextRetryAt = t
+	f.mu.Unlock()
+	if t.IsZero() {
+		f.metrics.nextRetry.Set(0)
+	} else {
+		f.metrics.nextRetry.Set(float64(t.UnixNano()) / 1e9)
+	}
 }
 
 // Run sends batches and syncs the roster until ctx ends. An in-flight
@@ -284,34 +332,40 @@ func (f *Forwarder) sendLoop(ctx context.Context) {
 		free <- &flight{}
 	}
 	done := make(chan *flight, f.cfg.InFlight) // never blocks a sender
-	var after uint64                           // the newest seq in flight or sent
+	var cur cursor                             // what is in flight or sent
 	var pause wait                             // to take once nothing is in flight
 	inFlight := 0
 	for ctx.Err() == nil {
-		if inFlight < f.cfg.InFlight && pause.d <= 0 && after != rereadMark {
+		if inFlight < f.cfg.InFlight && pause.d <= 0 && !cur.reread {
 			fl := <-free
-			n, err := f.read(fl, after)
+			f.pace(ctx) // before the read, so that it takes the freshest data
+			n, err := f.read(fl, &cur)
 			if err != nil {
 				free <- fl
-				pause, after = f.fail(outcome{label: resultError, err: fmt.Errorf("read outbox: %w", err)}), rereadMark
+				pause, cur.reread = f.fail(outcome{label: resultError, err: fmt.Errorf("read outbox: %w", err)}), true
 				continue
 			}
+			f.bisect.readSome(n)
 			if n > 0 {
 				f.setState(StateSending)
-				after = fl.batch.Seqs[n-1]
+				f.paced(n)
 				inFlight++
 				go func() { fl.send(ctx, f); done <- fl }()
 				continue
 			}
 			free <- fl
+			if f.bisect.aloneInQueue() {
+				cur.reread = true // no neighbour to try: the suspect's turn again
+				continue
+			}
 		}
 		if inFlight == 0 {
 			if pause.d > 0 {
 				f.pause(ctx, pause)
 				pause = wait{}
 			}
-			if after == rereadMark {
-				after = 0
+			if cur.reread {
+				cur.fromOldest(f.bisect.takeSkip())
 				continue
 			}
 			f.setState(StateIdle)
@@ -325,18 +379,14 @@ func (f *Forwarder) sendLoop(ctx context.Context) {
 		inFlight--
 		o := f.settleFlight(fl)
 		free <- fl
-		if o.label != resultOK && o.label != resultRejected {
-			after = rereadMark // read again from the oldest once all are back
+		if o.label != resultOK && o.label != resultRejected || f.bisect.takeReread() {
+			cur.reread = true // read again from the oldest once all are back
 		}
 		if w := f.settle(o); w.d > pause.d {
 			pause = w
 		}
 	}
 }
-
-// rereadMark stands for "read again from the oldest pending message once
-// nothing is in flight" in sendLoop's after.
-const rereadMark = ^uint64(0)
 
 // flight is one batch on its way, with its buffers (reused).
 type flight struct {
@@ -346,10 +396,12 @@ type flight struct {
 	err    error
 }
 
-// read fills fl with the oldest messages after seq after.
-func (f *Forwarder) read(fl *flight, after uint64) (int, error) {
+// readRange fills fl with the oldest messages after seq after, up to seq
+// until (0: no bound).
+func (f *Forwarder) readRange(fl *flight, after, until uint64) (int, error) {
 	fl.batch.JSON = appendBatchHead(fl.batch.JSON[:0], f.cfg.EdgeID, time.Now())
-	err := f.queue.ReadBatch(&fl.batch, after, f.msgCap, int(f.cfg.BatchBytes))
+	fl.batch.Until = until
+	err := f.queue.ReadBatch(&fl.batch, after, f.replayCap(f.msgCap), int(f.cfg.BatchBytes))
 	return len(fl.batch.Seqs), err
 }
 
@@ -380,14 +432,16 @@ func (f *Forwarder) waitForData(ctx context.Context, done <-chan *flight) *fligh
 	return nil
 }
 
-// pause waits d (0: not at all) in state backoff or unauthorized.
+// pause waits d (0: not at all) in state backoff, unauthorized or refused.
 func (f *Forwarder) pause(ctx context.Context, w wait) {
 	if w.d <= 0 {
 		return
 	}
 	f.setState(w.state)
 	f.metrics.backoff.Set(w.d.Seconds())
+	f.setNextRetry(time.Now().Add(w.d))
 	sleep(ctx, w.d)
+	f.setNextRetry(time.Time{})
 	f.metrics.backoff.Set(0)
 }
 

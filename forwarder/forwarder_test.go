@@ -450,7 +450,8 @@ func TestForwarder_Run_MalformedResultsKeepMessages(t *testing.T) {
 		t.Fatal("messages dead-lettered")
 	}
 	f.expectMetric(t, "hearth_forward_batches_total", "retry", func(v float64) bool { return v == 1 })
-	f.expectMetric(t, "hearth_forward_batches_total", "error", func(v float64) bool { return v == 2 })
+	f.expectMetric(t, "hearth_forward_batches_total", "error", func(v float64) bool { return v == 1 })
+	f.expectMetric(t, "hearth_forward_batches_total", "refused", func(v float64) bool { return v == 1 })
 	f.expectMetric(t, "hearth_forward_messages_total", "ok", func(v float64) bool { return v == 4 })
 }
 

@@ -141,4 +141,23 @@ func TestInterop_CentralTakesPreviousReleaseBatch(t *testing.T) {
 			t.Errorf("seq %d: %s %s", r.Seq, r.Status, r.Error)
 		}
 	}
+	// The previous release reads each result as {seq, status, error}
+	// (its hearth.BatchResult) with encoding/json: this central's answer,
+	// codes and all, must still decode to one result per message, each
+	// rejection with its reason.
+	var previous struct {
+		Results *[]struct {
+			Seq    uint64 `json:"seq"`
+			Status string `json:"status"`
+			Error  string `json:"error,omitempty"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &previous); err != nil || previous.Results == nil || len(*previous.Results) != 60 {
+		t.Fatalf("the previous release cannot read %s: %v", body, err)
+	}
+	for i, r := range *previous.Results {
+		if r.Seq != reply.Results[i].Seq || r.Status != reply.Results[i].Status || r.Status == hearth.BatchStatusRejected && r.Error == "" {
+			t.Errorf("previous release reads result %d as %+v", i, r)
+		}
+	}
 }

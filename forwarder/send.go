@@ -31,7 +31,8 @@ const (
 	resultThrottled    = "throttled"    // 429: central asks this home to slow down; kept, sent again after Retry-After
 	resultSplit        = "split"        // 413: sent again in halves
 	resultUnauthorized = "unauthorized" // 401/403: kept, retried every max backoff
-	resultError        = "error"        // 400 or another refusal of a batch we built: our bug; kept, retried with backoff
+	resultRefused      = "refused"      // 400 or another 4xx refusal of the whole batch: kept, retried every max backoff
+	resultError        = "error"        // an answer we cannot use, or the outbox unreadable: kept, retried with backoff
 )
 
 // outcome is what one batch came to.
@@ -39,6 +40,7 @@ type outcome struct {
 	label      string
 	err        error
 	retryAfter time.Duration
+	status     int // central's HTTP status; 0 when none came
 }
 
 // wait is the pause after an outcome, and the state meanwhile.
@@ -70,42 +72,56 @@ func (f *Forwarder) settleFlight(fl *flight) outcome {
 	if fl.err != nil {
 		return outcome{label: resultRetry, err: fmt.Errorf("send batch of %d: %w", len(fl.batch.Seqs), fl.err)}
 	}
-	return f.answer(fl.batch.Seqs, fl.reply)
+	o := f.answer(fl, fl.reply)
+	switch {
+	case o.label == resultOK || o.label == resultRejected:
+		f.stored(fl.batch.Seqs)
+	case o.label == resultRetry && (o.status == http.StatusInternalServerError || o.status == http.StatusNotImplemented) && o.retryAfter == 0:
+		o = f.serverError(fl, o)
+	}
+	return o
 }
 
 // answer decides per status code what becomes of the batch sent.
-func (f *Forwarder) answer(sent []uint64, r *reply) outcome {
+func (f *Forwarder) answer(fl *flight, r *reply) outcome {
+	sent := fl.batch.Seqs
 	why := fmt.Errorf("central answered %d: %s", r.status, reason(r.body))
+	ra := retryAfter(r.header.Get("Retry-After"), time.Now())
 	switch {
 	case r.status == http.StatusOK:
-		return f.applyResults(sent, r.body)
+		return f.applyResults(fl, r.body)
 	case r.status == http.StatusRequestEntityTooLarge:
-		return f.tooLarge(sent, why)
+		return f.tooLarge(fl, why)
 	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
-		return outcome{label: resultUnauthorized, err: why}
+		return outcome{label: resultUnauthorized, err: why, status: r.status}
 	case r.status == http.StatusTooManyRequests:
-		return outcome{label: resultThrottled, err: why, retryAfter: max(retryAfter(r.header.Get("Retry-After"), time.Now()), time.Second)}
-	case r.status >= 500:
-		return outcome{label: resultRetry, err: why, retryAfter: retryAfter(r.header.Get("Retry-After"), time.Now())}
-	default: // 400, 415, 404 (wrong URL)…: we built or sent it wrong; keep it
-		return outcome{label: resultError, err: why, retryAfter: retryAfter(r.header.Get("Retry-After"), time.Now())}
+		return outcome{label: resultThrottled, err: why, retryAfter: max(ra, time.Second), status: r.status}
+	case r.status >= 500, r.status == http.StatusRequestTimeout: // 408: the body came too slowly (a slow uplink)
+		return outcome{label: resultRetry, err: fmt.Errorf("batch of %d: %w", len(sent), why), retryAfter: ra, status: r.status}
+	default:
+		// 400 (central could not read the batch's envelope: "scope":
+		// "batch"), 415, 404 (wrong URL)…: no message was judged, so none
+		// is blamed; the batch is kept and tried again slowly.
+		return outcome{label: resultRefused, err: why, retryAfter: ra, status: r.status}
 	}
 }
 
 // tooLarge halves the next batches; a single message central will not take
 // goes to the dead letters, so it never blocks the queue.
-func (f *Forwarder) tooLarge(sent []uint64, why error) outcome {
+func (f *Forwarder) tooLarge(fl *flight, why error) outcome {
+	sent := fl.batch.Seqs
 	if len(sent) > 1 {
 		f.msgCap, f.okStreak = max(1, len(sent)/2), 0
 		return outcome{label: resultSplit, err: why}
 	}
-	f.deadLetter([]refusal{{seq: sent[0], reason: "too large for central: " + why.Error()}})
+	f.deadLetter(fl, []refusal{{seq: sent[0], code: outbox.DeadTooLarge, reason: outbox.ReasonTooLargePrefix + why.Error()}})
 	return outcome{label: resultRejected}
 }
 
 // applyResults deletes what central stored and dead-letters what it
 // refused; a message without a result stays for the next batch.
-func (f *Forwarder) applyResults(sent []uint64, body []byte) outcome {
+func (f *Forwarder) applyResults(fl *flight, body []byte) outcome {
+	sent := fl.batch.Seqs
 	p, err := matchResults(sent, body)
 	if err != nil {
 		return outcome{label: resultError, err: fmt.Errorf("central's answer to a batch of %d is unusable (all kept): %w", len(sent), err)}
@@ -113,7 +129,7 @@ func (f *Forwarder) applyResults(sent []uint64, body []byte) outcome {
 	f.queue.DeleteLater(p.ok...)
 	f.forwarded.Add(int64(len(p.ok)))
 	f.metrics.messages.WithLabelValues(resultOK).Add(float64(len(p.ok)))
-	f.deadLetter(p.rejected)
+	f.deadLetter(fl, p.rejected)
 	if len(p.missing) > 0 || p.unexpected > 0 {
 		f.log.Error("central's answer lacks results for some messages; keeping them to send again",
 			"sent", len(sent), "missing", len(p.missing), "unexpected_results", p.unexpected)
@@ -126,12 +142,23 @@ func (f *Forwarder) applyResults(sent []uint64, body []byte) outcome {
 	return outcome{label: resultOK}
 }
 
-// deadLetter moves refused messages aside, each with its reason.
-func (f *Forwarder) deadLetter(rs []refusal) {
-	for _, r := range rs {
+// deadLetter moves refused messages of fl aside, each with its reason.
+// The first few of a batch are logged one by one, the rest counted.
+func (f *Forwarder) deadLetter(fl *flight, rs []refusal) {
+	const logEach = 5
+	for i, r := range rs {
 		f.queue.DeadLetterLater(r.seq, r.reason)
 		f.metrics.messages.WithLabelValues(resultRejected).Inc()
-		f.log.Warn("central refused a message for good; moved to the dead letters", "seq", r.seq, "reason", r.reason)
+		f.metrics.deadLettered.WithLabelValues(r.code).Inc()
+		if i < logEach {
+			child, kind := describe(fl.batch.JSON, r.seq)
+			f.log.Warn("central refused a message for good; moved to the dead letters (hearthd deadletters list)",
+				"seq", r.seq, "child", shortChild(child), "type", kind, "code", r.code, "reason", r.reason)
+		}
+	}
+	if len(rs) > logEach {
+		f.log.Warn("central refused more messages of the batch for good; moved to the dead letters",
+			"more", len(rs)-logEach, "of_batch", len(fl.batch.Seqs))
 	}
 }
 
@@ -157,6 +184,13 @@ func (f *Forwarder) settle(o outcome) wait {
 		f.log.Error("central refuses this edge's token; forwarding stopped, nothing dropped: fix central_token",
 			"err", o.err, "retry_in", f.cfg.MaxBackoff)
 		return wait{d: f.cfg.MaxBackoff, state: StateUnauthorized}
+	case resultRefused:
+		f.setError(o.err)
+		if ok, held := f.warn.Allow(30 * time.Second); ok {
+			f.log.Error("central refused a whole batch it could not read (a bug in this edge or a proxy between?); forwarding stopped, nothing dropped",
+				"err", o.err, "retry_in", max(f.cfg.MaxBackoff, o.retryAfter), "similar_lines_held_back", held)
+		}
+		return wait{d: max(f.cfg.MaxBackoff, o.retryAfter), state: StateRefused}
 	}
 	return f.fail(o)
 }
@@ -166,10 +200,14 @@ func (f *Forwarder) succeeded() {
 		f.log.Info("central takes batches again", "after_failures", f.failures)
 	}
 	f.failures = 0
+	f.clearError()
 	f.metrics.lastSuccess.SetToCurrentTime()
 	// The cap learnt from a 413 grows back slowly, in case central's limit was raised.
 	if f.okStreak++; f.msgCap < f.cfg.BatchMessages && f.okStreak >= 16 {
 		f.msgCap, f.okStreak = min(2*f.msgCap, f.cfg.BatchMessages), 0
+	}
+	if f.msgCap == f.cfg.BatchMessages && f.bisect.suspect == 0 {
+		f.bisect.active = false
 	}
 }
 
@@ -182,7 +220,7 @@ func (f *Forwarder) fail(o outcome) wait {
 	if ok, held := f.warn.Allow(30 * time.Second); ok {
 		lvl, msg := slog.LevelWarn, "send failed; keeping the batch and retrying"
 		if o.label == resultError {
-			lvl, msg = slog.LevelError, "central refused a batch we built (a bug in this edge?); keeping it and retrying"
+			lvl, msg = slog.LevelError, "central's answer or the outbox cannot be used; keeping the batch and retrying"
 		}
 		f.log.Log(context.Background(), lvl, msg, "err", o.err, "in", d.Round(time.Millisecond),
 			"failures", f.failures, "similar_lines_held_back", held)
@@ -253,6 +291,7 @@ func (f *Forwarder) setEdgeHeaders(h http.Header) {
 	h.Set(hearth.HeaderEdgeVersion, f.cfg.Version)
 	h.Set(hearth.HeaderBacklogMessages, strconv.FormatInt(st.Depth, 10))
 	h.Set(hearth.HeaderBacklogOldestSecs, strconv.FormatInt(int64(f.backlogAge(st)/time.Second), 10))
+	h.Set(hearth.HeaderDeadLetters, strconv.FormatInt(st.DeadLetters, 10))
 }
 
 // backlogAge is the age of the oldest pending message, taken on the clock

@@ -99,6 +99,8 @@ func (o *Outbox) DeleteLater(seqs ...uint64) {
 // DeadLetterLater queues the move of pending message seq to the dead
 // letters with reason, as DeleteLater queues a delete. A seq that is not
 // pending when the move is committed is ignored.
+// The reason's start gives its code (DeadCode, DeadReason). Past
+// Options.DeadMaxMessages the oldest dead letters are purged.
 func (o *Outbox) DeadLetterLater(seq uint64, reason string) {
 	if reason == "" {
 		reason = "no reason given"
@@ -157,5 +159,5 @@ func (t *txn) applyDeferred(items []deferredItem) error {
 			return err
 		}
 	}
-	return nil
+	return t.trimDeadLogged()
 }

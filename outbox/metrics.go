@@ -16,6 +16,8 @@ type metrics struct {
 	refusedClosed prometheus.Counter
 	refusedBusy   prometheus.Counter
 	writtenBytes  prometheus.Counter
+	deadRetried   prometheus.Counter
+	deadPurged    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -34,6 +36,14 @@ func newMetrics() *metrics {
 			Name: "hearth_outbox_written_bytes_total",
 			Help: "Bytes the outbox's commits handed the disk (pages and meta page; what wears flash).",
 		}),
+		deadRetried: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_outbox_dead_retried_total",
+			Help: "Dead letters put back in the queue (hearthd deadletters retry, the household page's retry).",
+		}),
+		deadPurged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_outbox_dead_purged_total",
+			Help: "Dead letters deleted, by reason: operator (hearthd deadletters purge), cap (beyond outbox_dead_max_messages), retention (older than the retention window).",
+		}, []string{"reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_outbox_refused_total",
 			Help: "Outbox writes refused, by reason: full (quota or disk), busy (writer queue full) or closed.",
@@ -42,6 +52,9 @@ func newMetrics() *metrics {
 	m.refusedFull = m.refused.WithLabelValues("full")
 	m.refusedClosed = m.refused.WithLabelValues("closed")
 	m.refusedBusy = m.refused.WithLabelValues("busy")
+	for _, r := range []string{PurgeOperator, PurgeCap, PurgeRetention} {
+		m.deadPurged.WithLabelValues(r)
+	}
 	return m
 }
 
@@ -72,6 +85,8 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	c.o.metrics.commitBatch.Describe(ch)
 	c.o.metrics.refused.Describe(ch)
 	c.o.metrics.writtenBytes.Describe(ch)
+	c.o.metrics.deadRetried.Describe(ch)
+	c.o.metrics.deadPurged.Describe(ch)
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -92,4 +107,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	c.o.metrics.commitBatch.Collect(ch)
 	c.o.metrics.refused.Collect(ch)
 	c.o.metrics.writtenBytes.Collect(ch)
+	c.o.metrics.deadRetried.Collect(ch)
+	c.o.metrics.deadPurged.Collect(ch)
 }

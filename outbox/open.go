@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -149,8 +150,29 @@ func prewalk(path string, opts Options) error {
 	})
 }
 
+// MaxFileBytes32 bounds the outbox file on a 32-bit CPU (bbolt's
+// MaxSize): bbolt maps the whole file, in sizes that double up to 1 GiB,
+// and a 32-bit process has little address space; at 512 MiB the map stays
+// at 512 MiB. A commit that would grow the file past it fails with
+// hearth.ErrFull, as a full disk does. The quota (MaxBytes) must leave
+// room for the file's overhead: hearthd refuses one above half of it.
+const MaxFileBytes32 = 512 << 20
+
+// maxFileBytes is bbolt's MaxSize: opts.MaxFileBytes, or by default
+// MaxFileBytes32 on a 32-bit CPU and none (0) on 64-bit.
+func maxFileBytes(opts Options) int {
+	if opts.MaxFileBytes > 0 {
+		return int(min(opts.MaxFileBytes, int64(^uint(0)>>1)))
+	}
+	if strconv.IntSize == 32 {
+		return MaxFileBytes32
+	}
+	return 0
+}
+
 func boltOptions(opts Options) *bolt.Options {
 	return &bolt.Options{
+		MaxSize:         maxFileBytes(opts),
 		Timeout:         opts.OpenTimeout,
 		InitialMmapSize: initialMmapSize,
 		FreelistType:    bolt.FreelistMapType,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/internal/svc"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -70,6 +71,16 @@ type Options struct {
 	// SettleDelay is how long queued deletes (DeleteLater) wait for an
 	// append to be committed with; 0 means 5s.
 	SettleDelay time.Duration
+	// DeadMaxMessages caps the dead letters: beyond it the oldest are
+	// purged as new ones arrive; 0 means no cap.
+	DeadMaxMessages int64
+	// MaxFileBytes bounds the database file (bbolt's MaxSize): a commit
+	// that would grow it further fails with hearth.ErrFull, as a full
+	// disk does. 0 means MaxFileBytes32 on a 32-bit CPU, none on 64-bit.
+	MaxFileBytes int64
+	// DeadRetention is how long a dead letter is kept after the message
+	// was received (PurgeExpiredDeadLetters); 0 means for ever.
+	DeadRetention time.Duration
 }
 
 const defaultCheckMaxBytes = 64 << 20
@@ -134,6 +145,7 @@ type Outbox struct {
 	stats   Stats
 
 	suspectOnce sync.Once
+	commitWarn  svc.LogLimiter // a full disk fails every commit: one line per 30 s
 }
 
 // Record is one pending message and its sequence number.
@@ -147,6 +159,8 @@ type DeadLetter struct {
 	Seq    uint64
 	Msg    hearth.Message
 	Reason string
+	Code   string // the reason's code (DeadCode)
+	Size   int64  // counted against the quota
 	At     time.Time
 	// Raw holds the stored record when it could not be decoded (Msg is
 	// then zero), so that nothing is lost.

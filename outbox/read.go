@@ -66,11 +66,7 @@ func (o *Outbox) DeadLetters(n int) ([]DeadLetter, error) {
 	err := o.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDead).Cursor()
 		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
-			d, err := decodeDead(keySeq(k), v)
-			if err != nil {
-				d = DeadLetter{Seq: keySeq(k), Reason: err.Error(), Raw: append([]byte(nil), v...)}
-			}
-			out = append(out, d)
+			out = append(out, readDead(k, v))
 		}
 		return nil
 	})
@@ -100,6 +96,9 @@ type Batch struct {
 	JSON []byte
 	// Seqs are the sequence numbers of the messages in JSON, in order.
 	Seqs []uint64
+	// Until, when not 0, is the highest seq ReadBatch reads: a reader
+	// drains a range (a backlog) apart from what came after it.
+	Until uint64
 }
 
 // ReadBatch appends to b.JSON the oldest pending messages, at most n, and
@@ -151,6 +150,9 @@ func (o *Outbox) readBatch(b *Batch, after uint64, n int, maxBytes int) (bad []d
 		binary.BigEndian.PutUint64(from[:], after+1)
 		for k, v := c.Seek(from[:]); k != nil && len(b.Seqs) < n; k, v = c.Next() {
 			seq := keySeq(k)
+			if b.Until != 0 && seq > b.Until {
+				return nil
+			}
 			if o.deferred.has(seq) {
 				continue
 			}
@@ -192,4 +194,15 @@ func appendMessage(dst []byte, comma bool, seq uint64, k, v []byte) ([]byte, str
 		return dst, err.Error()
 	}
 	return dst, ""
+}
+
+// LastSeq is the highest sequence number ever given to a message (0 for
+// a new outbox): every message appended later has a higher one.
+func (o *Outbox) LastSeq() uint64 {
+	var seq uint64
+	_ = o.view(func(tx *bolt.Tx) error {
+		seq = tx.Bucket(bucketPending).Sequence()
+		return nil
+	})
+	return seq
 }

@@ -48,6 +48,7 @@ const (
 	opDeadLetter
 	opCompact
 	opFlush // commit the queued deletes (deferred.go)
+	opTxn   // run txnFn in the commit (deadletters.go)
 )
 
 // request is one caller's operation, handed to the writer goroutine.
@@ -67,6 +68,7 @@ type request struct {
 	err       error
 	done      chan struct{}
 	callback  func(error) // answers an async append instead of done
+	txnFn     func(t *txn) error
 }
 
 type deadItem struct {
@@ -296,8 +298,8 @@ func (o *Outbox) commit(batch []*request) {
 func (o *Outbox) commitFailed(err error) error {
 	if errors.Is(err, errCorrupt) {
 		o.suspect(err)
-	} else {
-		o.log.Warn("outbox commit failed; the batch is refused and callers retry", "err", err)
+	} else if ok, held := o.commitWarn.Allow(30 * time.Second); ok {
+		o.log.Warn("outbox commit failed; the batch is refused and callers retry", "err", err, "similar_lines_held_back", held)
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, berrors.ErrMaxSizeReached) {
 		return fmt.Errorf("commit outbox batch: %w (%w)", hearth.ErrFull, err)
@@ -308,7 +310,7 @@ func (o *Outbox) commitFailed(err error) error {
 // apply runs batch inside tx, updating st. Only storage failures are
 // returned; a refusal of one request is left in its err.
 func (o *Outbox) apply(tx *bolt.Tx, st *state, batch []*request) error {
-	t := txn{pending: tx.Bucket(bucketPending), dead: tx.Bucket(bucketDead), st: st, now: o.opts.Now()}
+	t := txn{pending: tx.Bucket(bucketPending), dead: tx.Bucket(bucketDead), st: st, now: o.opts.Now(), opts: o.opts, o: o}
 	if t.pending == nil || t.dead == nil {
 		return fmt.Errorf("%w: outbox buckets missing", errCorrupt)
 	}
@@ -334,6 +336,8 @@ func (o *Outbox) apply(tx *bolt.Tx, st *state, batch []*request) error {
 		case opDeadLetter:
 			r.moved, r.err, err = t.deadLetter(r.dead)
 		case opFlush:
+		case opTxn:
+			r.err, err = runTxnFn(&t, r)
 		default:
 			panic(fmt.Sprintf("BUG: outbox request op %d in a commit", r.op))
 		}
@@ -360,13 +364,18 @@ type txn struct {
 	now           time.Time
 	changed       bool // something was written
 	headMoved     bool // the oldest pending record may have changed
+
+	opts Options
+	o    *Outbox // for metrics and logs of what a commit also did
 }
 
 func (t *txn) append(r *request, opts Options) (refused, err error) {
 	n := int64(len(r.vals))
-	if opts.MaxMessages > 0 && t.st.depth+n > opts.MaxMessages || opts.MaxBytes > 0 && t.st.bytes+r.bytes > opts.MaxBytes {
-		return fmt.Errorf("outbox holds %d of %d messages, %d of %d bytes; %d messages of %d bytes do not fit: %w",
-			t.st.depth, opts.MaxMessages, t.st.bytes, opts.MaxBytes, n, r.bytes, hearth.ErrFull), nil
+	// Dead letters count against the quota too (deadletters.go).
+	held, heldBytes := t.st.depth+t.st.dead, t.st.bytes+t.st.deadBytes
+	if opts.MaxMessages > 0 && held+n > opts.MaxMessages || opts.MaxBytes > 0 && heldBytes+r.bytes > opts.MaxBytes {
+		return fmt.Errorf("outbox holds %d of %d messages, %d of %d bytes (dead letters included); %d messages of %d bytes do not fit: %w",
+			held, opts.MaxMessages, heldBytes, opts.MaxBytes, n, r.bytes, hearth.ErrFull), nil
 	}
 	if t.st.depth == 0 {
 		t.headMoved = true
@@ -429,6 +438,7 @@ func (t *txn) deadLetter(items []deadItem) (moved int, refused, err error) {
 		t.st.depth--
 		t.st.bytes -= size
 		t.st.dead++
+		t.st.deadBytes += size
 		t.changed, t.headMoved = true, true
 		moved++
 	}

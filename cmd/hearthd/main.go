@@ -32,6 +32,9 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "page-password" {
 		return pagePassword(args[1:])
 	}
+	if len(args) > 0 && args[0] == "deadletters" {
+		return deadLetters(args[1:], os.Stdout)
+	}
 	cfg := daemon.DefaultConfig()
 	b := config.NewBinder("hearthd", os.Stderr)
 	cfg.Bind(b)
