@@ -2,13 +2,16 @@ package apptest
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/guardianai/hearth/ingest/ingesttest"
+	"github.com/guardianai/hearth/internal/testutil"
 )
 
 const pagePassword = "family-page-pw"
@@ -95,4 +98,69 @@ func TestHouseholdPage_Browser(t *testing.T) {
 		t.Error("the page is wider than a phone's screen")
 	}
 	screenshot(t, ctx, dir, "household-phone")
+}
+
+// Ensure that the household page shows dead letters with central's reason
+// and that its retry button, in a real browser, sends them again: data a
+// phone sent while the edge ran standalone, for a child central did not
+// know, is set aside once the edge forwards; after the child is added at
+// central, one click stores it there.
+func TestHouseholdPage_Browser_DeadLetterRetry(t *testing.T) {
+	const child, n = "kid-added-late", 2
+	chrome := chromium(t)
+	dir := artifacts(t)
+	data := t.TempDir()
+	pw := writeSecret(t, "page-password", pagePassword)
+	pageArgs := []string{"--page-listen", "127.0.0.1:0", "--page-password-file", pw}
+
+	standalone := StartHearthd(t, data, pageArgs...)
+	phone := ingesttest.MustDial(t, ingesttest.Target{URL: standalone.URL}, "/ws/ingest/"+child+"/")
+	phone.Expect("connection_established")
+	for i := range n {
+		phone.Send(ingesttest.Frame("location", ingesttest.LocationData(i)))
+		phone.ExpectAck("location")
+	}
+	phone.Close()
+	standalone.Signal(syscall.SIGTERM)
+	if err := standalone.Wait(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	c := StartCentral(t, CentralSQLite(t))
+	home, tok := CentralAddHome(t, c.DB, "late")
+	d := StartHearthd(t, data, append(pageArgs, "--central-url", c.URL, "--central-token", tok,
+		"--forward-replay-jitter", "0s", "--forward-max-backoff", "500ms", "--outbox-settle-delay", "50ms")...)
+	testutil.WaitFor(t, 15*time.Second, func() error {
+		if got := statusNumber(t, d, "dead_letters"); got != n {
+			return fmt.Errorf("%v dead letters", got)
+		}
+		return nil
+	})
+	ready, _ := d.WaitLog("hearthd ready", time.Second)
+	page := "http://" + ready["page"].(string) + "/"
+
+	ctx := browser(t, chrome)
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("hearth:"+pagePassword))
+	var text string
+	run(t, ctx, "the page with dead letters", network.Enable(), network.SetExtraHTTPHeaders(network.Headers{"Authorization": auth}),
+		chromedp.Navigate(page), chromedp.WaitVisible("#dead", chromedp.ByID), chromedp.Text("#dead", &text, chromedp.ByID))
+	if !strings.Contains(text, fmt.Sprintf("%d messages were set aside", n)) || !strings.Contains(text, "unknown child") {
+		t.Fatalf("dead letters on the page: %q", text)
+	}
+	screenshot(t, ctx, dir, "dead-letters")
+
+	CentralAddChild(t, c.DB, home, child)
+	run(t, ctx, "retry", chromedp.Click("#retry", chromedp.ByID), chromedp.WaitVisible("#flash", chromedp.ByID),
+		chromedp.Text("#flash", &text, chromedp.ByID))
+	if !strings.Contains(text, fmt.Sprintf("%d dead letter(s) queued to be sent again", n)) {
+		t.Fatalf("after retry the page says %q", text)
+	}
+	testutil.WaitFor(t, 15*time.Second, func() error {
+		if got := CentralStats(t, c.DB)["locations"]; got != n {
+			return fmt.Errorf("central holds %d locations, want %d", got, n)
+		}
+		return nil
+	})
+	run(t, ctx, "the page after the retry", chromedp.Navigate(page), chromedp.WaitVisible("#dead-none", chromedp.ByID))
+	screenshot(t, ctx, dir, "dead-letters-retried")
 }
