@@ -126,10 +126,9 @@ type Outbox struct {
 
 	deferred deferred
 	// What the last commit held and took, for linger.
-	lastBatch    int
-	lingerTarget int // see nextLingerTarget
-	lastCommit   time.Duration
-	lingerTimer  *time.Timer
+	lastBatch   int
+	lastCommit  time.Duration
+	lingerTimer *time.Timer
 
 	statsMu sync.Mutex
 	stats   Stats
