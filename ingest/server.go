@@ -242,10 +242,14 @@ func (s *Server) ConfigureServer(srv *fasthttp.Server) {
 }
 
 // pingLoop pings every WebSocket each PingInterval from one goroutine, so an
-// idle phone costs no timer and no goroutine of its own.
+// idle phone costs no timer and no goroutine of its own. It also fails the
+// replies that have been stuck in a write for WriteTimeout (checked every
+// quarter of it), so a reply costs no timer either (see session.write).
 func (s *Server) pingLoop() {
 	t := time.NewTicker(s.cfg.PingInterval)
 	defer t.Stop()
+	w := time.NewTicker(s.cfg.WriteTimeout / 4)
+	defer w.Stop()
 	for {
 		select {
 		case <-s.stopPing:
@@ -253,6 +257,11 @@ func (s *Server) pingLoop() {
 		case <-t.C:
 			for _, ss := range s.conns.sessions() {
 				go ss.ping() // a slow phone must not hold up the others' pings
+			}
+		case <-w.C:
+			now := monoNow()
+			for _, ss := range s.conns.sessions() {
+				ss.failStalledWrite(now)
 			}
 		}
 	}
