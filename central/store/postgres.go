@@ -39,7 +39,7 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Postgres, err
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	s := &Postgres{pool: newPGPool(cfg, opts.MaxConns), opts: opts}
+	s := &Postgres{pool: newPGPoolOpts(cfg, opts), opts: opts}
 	if err := s.migrate(ctx); err != nil {
 		s.pool.close()
 		return nil, fmt.Errorf("open postgres: %w", err)
