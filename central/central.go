@@ -75,7 +75,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 
 // StoreOptions are the store settings that cfg implies.
 func StoreOptions(cfg Config) store.Options {
-	return store.Options{Retention: cfg.Retention(), MaxFuture: hearth.DefaultMaxFuture, MaxConns: cfg.MaxDBConns, Schema: cfg.Schema}
+	return store.Options{Retention: cfg.Retention(), MaxFuture: hearth.DefaultMaxFuture, MaxConns: cfg.MaxDBConns, Schema: cfg.Schema,
+		ConnWait: cfg.DBWait}
 }
 
 // New returns a Server on st and prepares its listeners; Start listens.
@@ -104,6 +105,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 	s.reg.MustRegister(admin.BuildInfo("hearth-central", s.version()))
 	s.metrics = newMetrics(s.reg)
 	s.ops = newOpsMetrics(s.reg, s.certs != nil)
+	registerPool(s.reg, st)
 	s.serving = svc.NewServing(log, func(name string, up bool) { s.ops.listenerUp.WithLabelValues(name).Set(b2f(up)) })
 	s.sink = NewSink(st, sinkWorkers(cfg), cfg.StoreTimeout)
 	s.ingest = ingest.New(s.sink, Roster{st}, s.ingestConfig(), s.reg, log)

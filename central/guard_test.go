@@ -44,6 +44,11 @@ func (c lookupCounter) HomeByToken(ctx context.Context, token string) (store.Hom
 	return c.Store.HomeByToken(ctx, token)
 }
 
+type pooledCounter struct {
+	lookupCounter
+	store.Pooled
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -84,7 +89,11 @@ func startGuarded(t *testing.T, homes int, edit func(*Config)) *guardedServer {
 		}
 		g.homes, g.tokens, g.children = append(g.homes, home), append(g.tokens, token), append(g.children, child)
 	}
-	s, err := New(cfg, lookupCounter{st, g.lookups}, slog.New(slog.NewJSONHandler(g.logs, nil)))
+	var counted store.Store = lookupCounter{st, g.lookups}
+	if p, ok := st.(store.Pooled); ok { // PostgreSQL: keep the pool's metrics
+		counted = pooledCounter{lookupCounter{st, g.lookups}, p}
+	}
+	s, err := New(cfg, counted, slog.New(slog.NewJSONHandler(g.logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,13 @@ const (
 	BatchRateLimited  = "rate_limited" // 429: the home is over home_batch_rate
 	BatchInFlight     = "in_flight"    // 429: the home has home_batches_in_flight batches being served
 	BatchThrottled    = "throttled"    // 429: the address presented too many unknown tokens
+	BatchShed         = "shed"         // 503: the replica has batches_in_flight batches being served
+	BatchDBWait       = "db_wait"      // 503: no database connection came free within db_wait
 )
+
+// batchResults are the result labels, for series that exist before their first batch.
+var batchResults = []string{BatchOK, BatchUnauthorized, BatchBadRequest, BatchTooLarge, BatchBadEncoding, BatchBadMethod,
+	BatchUnavailable, BatchFailed, BatchTimeout, BatchBusy, BatchRateLimited, BatchInFlight, BatchThrottled, BatchShed, BatchDBWait}
 
 // codeNone is the code label of a message that was stored.
 const codeNone = "none"
@@ -40,10 +46,10 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		batches: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_central_batches_total",
-			Help: "Edge batch requests, by result (ok, unauthorized, bad_request, too_large, unsupported_encoding, bad_method, unavailable, error, timeout, busy, rate_limited, in_flight, throttled).",
+			Help: "Edge batch requests, by result (ok, unauthorized, bad_request, too_large, unsupported_encoding, bad_method, unavailable, error, timeout, busy, rate_limited, in_flight, throttled, shed, db_wait).",
 		}, []string{"result"}),
 		messages: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_central_messages_total",
@@ -76,7 +82,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"code"}),
 		limited: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_central_limited_total",
-			Help: "Requests refused by a flood limit, by endpoint (batches, roster, read, phone_http) and limit (memory: 503, the body budget is spent; home_rate, home_in_flight: 429, the home's fairness limits; bad_tokens: 429, the address presented too many unknown tokens).",
+			Help: "Requests refused by a flood limit, by endpoint (batches, roster, read, phone_http) and limit (memory: 503, the body budget is spent; home_rate, home_in_flight: 429, the home's fairness limits; bad_tokens: 429, the address presented too many unknown tokens; in_flight: 503, the replica serves batches_in_flight batches; db_wait: 503, no database connection within db_wait).",
 		}, []string{"endpoint", "limit"}),
+	}
+	m.preinit()
+	return m
+}
+
+// preinit creates the labelled series an alert or a rate() reads, at 0,
+// so that their first event is an increase, not a new series.
+func (m *metrics) preinit() {
+	for _, r := range batchResults {
+		m.batches.WithLabelValues(r)
+	}
+	for _, e := range []string{endpointBatches, endpointRoster, endpointRead, endpointPhoneHTTP} {
+		for _, l := range allLimits {
+			m.limited.WithLabelValues(e, l)
+		}
+	}
+	for _, code := range []string{"200", "400", "401", "403", "404", "500", "503"} {
+		m.reads.WithLabelValues(code)
 	}
 }

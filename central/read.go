@@ -185,6 +185,10 @@ func (s *Server) refuseRead(ctx *fasthttp.RequestCtx, label string, status int, 
 }
 
 func (s *Server) readFailed(ctx *fasthttp.RequestCtx, err error) {
+	if r := dbBusy(err, s.cfg.RetryAfter); r != nil {
+		s.refuseLimit(ctx, endpointRead, *r)
+		return
+	}
 	if unavailable(err) {
 		writeUnavailable(ctx, s.cfg.RetryAfter, "database unavailable; retry later")
 		return
