@@ -31,22 +31,24 @@ const (
 
 // Server is one running hearth-central.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	store   store.Store
-	sink    *Sink
-	reg     *prometheus.Registry
-	metrics *metrics
-	guard   *guard // limits.go: body budget, per-home fairness, bad-token throttle, edge reports
-	ingest  *ingest.Server
-	public  *fasthttp.Server
-	admin   *fasthttp.Server
-	pubLn   net.Listener
-	adminLn net.Listener
-	ready   atomic.Bool
-	stopBg  context.CancelFunc
-	bgDone  chan struct{}
-	warn    svc.LogLimiter
+	cfg         Config
+	log         *slog.Logger
+	store       store.Store
+	sink        *Sink
+	reg         *prometheus.Registry
+	metrics     *metrics
+	fleetCache  fleetCache // fleetview.go
+	fleetErrors atomic.Int64
+	guard       *guard // limits.go: body budget, per-home fairness, bad-token throttle, edge reports
+	ingest      *ingest.Server
+	public      *fasthttp.Server
+	admin       *fasthttp.Server
+	pubLn       net.Listener
+	adminLn     net.Listener
+	ready       atomic.Bool
+	stopBg      context.CancelFunc
+	bgDone      chan struct{}
+	warn        svc.LogLimiter
 
 	serving   *svc.Serving          // the listeners, and why one stopped (readiness)
 	certs     *certReloader         // nil without TLS
@@ -111,6 +113,7 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 	s.ingest = ingest.New(s.sink, Roster{st}, s.ingestConfig(), s.reg, log)
 	s.public = s.publicServer()
 	s.admin = s.adminServer()
+	s.reg.MustRegister(fleetCollector{s})
 	return s, nil
 }
 

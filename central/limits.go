@@ -144,7 +144,7 @@ func newGuard(l FloodLimits, reg prometheus.Registerer) *guard {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "hearth_central_body_memory_bytes",
 		Help: "Memory charged now to the request bodies held (edge batches decompressed, phones' HTTP bodies), 4 bytes per body byte for what is decoded from them; at most max_body_memory.",
-	}, func() float64 { return float64(g.budget.used.Load()) }), g.edges, g.flight.gauge())
+	}, func() float64 { return float64(g.budget.used.Load()) }), g.flight.gauge())
 	return g
 }
 

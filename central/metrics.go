@@ -36,8 +36,6 @@ type metrics struct {
 	batches      *prometheus.CounterVec
 	messages     *prometheus.CounterVec
 	applySeconds prometheus.Histogram
-	clockOffset  *prometheus.GaugeVec
-	clockUnknown *prometheus.GaugeVec
 	pruned       prometheus.Counter
 	pruneErrors  prometheus.Counter
 	reads        *prometheus.CounterVec
@@ -60,14 +58,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to upsert one edge batch into the database (one transaction).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
-		clockOffset: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hearth_central_edge_clock_offset_seconds",
-			Help: "Edge clock minus central clock at the home's last batch.",
-		}, []string{"home"}),
-		clockUnknown: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hearth_central_edge_clock_unknown",
-			Help: "1 when the home's last batch had a sent_at too far off to measure the edge's clock (its times were taken as central's now).",
-		}, []string{"home"}),
 		pruned: f.NewCounter(prometheus.CounterOpts{
 			Name: "hearth_central_pruned_rows_total",
 			Help: "Rows deleted by the retention job.",
