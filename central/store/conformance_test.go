@@ -42,6 +42,7 @@ var conformance = []struct {
 	{"Homes_ClockOffset", testHomes},
 	{"Stats", testStats},
 	{"Read_Ranges", testReadRanges},
+	{"Read_Pages", testReadPages},
 	{"Floats_RoundTrip", testFloats},
 	{"Strings_RoundTrip", testStrings},
 	{"ConcurrentBatches", testConcurrent},

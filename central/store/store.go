@@ -73,6 +73,8 @@ type Store interface {
 	// SiteAccess returns a child's visits with from <= timestamp <= to,
 	// ordered by timestamp then URL.
 	SiteAccess(ctx context.Context, child string, from, to time.Time) ([]hearth.SiteVisit, error)
+	// Paged reads those ranges a page at a time (the read API).
+	Paged
 
 	// Prune deletes data whose device time is older than before and returns
 	// how many rows went. A day is kept while Apply would still accept it
