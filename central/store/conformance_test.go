@@ -34,6 +34,7 @@ var conformance = []struct {
 	{"ReceivedAt_MicrosecondPrecision", testReceivedAtPrecision},
 	{"Retention_RejectsTooOldAndFuture", testRetentionRejects},
 	{"Retention_Prune", testPrune},
+	{"Retention_PruneBatches", testPruneBatches},
 	{"Tenancy", testTenancy},
 	{"InvalidPayloads", testInvalid},
 	{"Payload_WrittenAsChecked", testPayloadAsChecked},
