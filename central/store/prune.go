@@ -20,10 +20,20 @@ import (
 // so a cut by time alone would scan the table; per child it does not,
 // and no index is added that every insert would pay for.)
 //
-// A statement deletes a child's rows up to the time of its pruneRows-th
-// oldest row: a few more when rows share that time (visits of one
-// instant, a day's app hours), never the whole table.
-const pruneRows = 500
+// A statement deletes a child's rows up to the time of its n-th oldest
+// row: a few more when rows share that time (visits of one instant, a
+// day's app hours), never the whole table. After each statement the
+// prune rests for rest times as long as the statement took, so that
+// however much there is to delete (the first prune of a large database,
+// a shorter retention) it takes a bounded share of the database: on
+// SQLite a batch of edges waits behind at most one small delete, not
+// behind the prune (bench/RESULTS.md, "Central at scale").
+const (
+	pruneRows       = 500 // PostgreSQL: rows per statement
+	pruneRowsSQLite = 100 // SQLite: its one writer is held for one statement
+	pruneRest       = 1   // PostgreSQL: half the time deleting
+	pruneRestSQLite = 3   // SQLite: a quarter of the writer's time
+)
 
 // pruneTable is one table's batched delete.
 type pruneTable struct {
@@ -56,22 +66,31 @@ func (p pruneTable) sql(postgres bool, cast string) string {
 }
 
 // pruneChildren deletes, child by child and table by table, the rows
-// older than the cut in batches; del runs one batch statement and returns
-// the rows it deleted. It stops at ctx's end with what it deleted so far.
-func pruneChildren(ctx context.Context, children []string, del func(t pruneTable, child string) (int64, error)) (int64, error) {
+// older than the cut in batches of about rows; del runs one batch
+// statement and returns the rows it deleted. After a statement that
+// deleted something it rests rest times as long as it took. It stops at
+// ctx's end with what it deleted so far.
+func pruneChildren(ctx context.Context, children []string, rows int, rest time.Duration, del func(t pruneTable, child string) (int64, error)) (int64, error) {
 	var total int64
 	for _, t := range pruneTables {
 		for _, child := range children {
 			for {
-				if err := ctx.Err(); err != nil {
-					return total, fmt.Errorf("%w: %w", ErrUnavailable, err)
-				}
+				start := time.Now()
 				n, err := del(t, child)
 				total += n
 				if err != nil {
 					return total, fmt.Errorf("prune %s: %w", t.table, err)
 				}
-				if n < pruneRows {
+				if n > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(rest * time.Since(start)):
+					}
+				}
+				if err := ctx.Err(); err != nil {
+					return total, fmt.Errorf("%w: %w", ErrUnavailable, err)
+				}
+				if n < int64(rows) {
 					break
 				}
 			}
@@ -87,12 +106,12 @@ func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
 		return 0, sqliteErr("prune", err)
 	}
 	day, ts := pruneDay(before), fmtTS(ceilMicro(before))
-	n, err := pruneChildren(ctx, children, func(t pruneTable, child string) (int64, error) {
+	n, err := pruneChildren(ctx, children, pruneRowsSQLite, pruneRestSQLite, func(t pruneTable, child string) (int64, error) {
 		cut := ts
 		if t.byDay {
 			cut = day
 		}
-		res, err := s.w.ExecContext(ctx, t.sql(false, ""), child, child, cut, pruneRows)
+		res, err := s.w.ExecContext(ctx, t.sql(false, ""), child, child, cut, pruneRowsSQLite)
 		if err != nil {
 			return 0, err
 		}
@@ -133,7 +152,7 @@ func (s *Postgres) Prune(ctx context.Context, before time.Time) (int64, error) {
 		return 0, pgErr("prune", err)
 	}
 	day, ts := pruneDay(before), ceilMicro(before)
-	n, err := pruneChildren(ctx, children, func(t pruneTable, child string) (int64, error) {
+	n, err := pruneChildren(ctx, children, pruneRows, pruneRest, func(t pruneTable, child string) (int64, error) {
 		var cut any = ts
 		cast := ""
 		if t.byDay {

@@ -12,7 +12,7 @@ import (
 // all, counted, and keeps the rest; another child's rows are cut as well.
 func testPruneBatches(t *testing.T, f *fixture) {
 	ctx := context.Background()
-	const old = 2*pruneRows + 7
+	const old = 2*pruneRows + 7 // several batches on every engine
 	var msgs []hearthMsg
 	for i := range old {
 		msgs = append(msgs, locMsg(f.a1, at(-50*time.Hour).Add(time.Duration(i)*time.Second), 1, 1, at(0)))
