@@ -43,9 +43,10 @@ type FloodLimits struct {
 	// all homes together; beyond it a batch is answered 503 + Retry-After
 	// before its body is read (shed.go).
 	BatchesInFlight int `yaml:"batches_in_flight"`
-	// DBWait bounds a request's wait for a database connection; a request
-	// that waits longer is answered 503 + Retry-After, never queued
-	// without bound.
+	// DBWait bounds a request's wait for a PostgreSQL connection; a
+	// request that waits longer is answered 503 + Retry-After, never
+	// queued without bound. (SQLite has one writer: batches wait for it
+	// within store_timeout, as many as BatchesInFlight.)
 	DBWait time.Duration `yaml:"db_wait"`
 }
 
