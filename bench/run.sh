@@ -203,3 +203,7 @@ printf '%-10s %-7s %12s %9s %9s\n' store phones "acked/s" "p50 ms" "p99 ms"
 central "sqlite://$OUT/central.db"
 if [ -n "${HEARTH_BENCH_PG:-}" ]; then central "$HEARTH_BENCH_PG"; else echo "(set HEARTH_BENCH_PG=postgres://… to add PostgreSQL)"; fi
 printf '\n== central drains a backlog into PostgreSQL (issue 10; bench/central_drain.sh)\n'; bench/central_drain.sh || echo "central drain benchmark failed"
+printf '\n== central at scale (issue 13): p99 apply during a prune of a large table (HEARTH_PRUNE_ROWS, default 2000000)\n'
+HEARTH_PRUNE_ROWS=${HEARTH_PRUNE_ROWS:-2000000} go test -run '^$' -bench PruneDuringApply -benchtime 1x -timeout 60m ./central/store/ 2>&1 | grep -E 'p99 apply|loaded|FAIL|skip' || echo "prune benchmark failed"
+printf '\n== central at scale (issue 13): a fleet of HEARTH_FLEET (1000) edges, two replicas on one PostgreSQL, both down a minute\n'
+HEARTH_FLEET=${HEARTH_FLEET:-1000} go test -count=1 -run TestFleet_TwoReplicas_Outage -v -timeout 30m ./apptest/ 2>&1 | grep -E 'fleet_test|FAIL|^ok' || echo "fleet run failed"

@@ -21,7 +21,7 @@ func (s *Server) adminServer() *fasthttp.Server {
 		Ready:    s.readiness,
 		Log:      s.log,
 		Pprof:    s.cfg.Pprof,
-		Routes:   map[string]fasthttp.RequestHandler{"/status": s.serveStatus},
+		Routes:   map[string]fasthttp.RequestHandler{"/status": s.serveStatus, "/fleet": s.serveFleet},
 		Fallback: s.console().Handle,
 	})
 }

@@ -117,17 +117,17 @@ func (s *Server) isAdmin(tok string) bool {
 }
 
 // recordClock keeps what a batch told of the edge's clock: its offset, or
-// a flag (metric hearth_central_edge_clock_unknown) when sent_at was too
+// a flag (metric hearth_central_edges_clock_unknown, GET /fleet) when sent_at was too
 // far off to measure one.
 func (s *Server) recordClock(ctx context.Context, home store.Home, clock EdgeClock) {
 	if !clock.Known {
-		s.metrics.clockUnknown.WithLabelValues(home.ID).Set(1)
+		s.guard.edges.clock(home.ID, false)
 		if ok, held := s.warn.Allow(10 * time.Second); ok {
 			s.log.Warn("edge clock is too far off to measure; its batches are taken as received now", "home", home.ID, "similar_held_back", held)
 		}
 		return
 	}
-	s.metrics.clockUnknown.WithLabelValues(home.ID).Set(0)
+	s.guard.edges.clock(home.ID, true)
 	s.recordOffset(ctx, home, clock.Offset, clock.Now)
 }
 
@@ -136,7 +136,6 @@ func (s *Server) recordClock(ctx context.Context, home store.Home, clock EdgeClo
 // a busy edge does not cost a write transaction per batch. A failure is
 // logged, not answered: the batch itself is stored.
 func (s *Server) recordOffset(ctx context.Context, home store.Home, offset time.Duration, now time.Time) {
-	s.metrics.clockOffset.WithLabelValues(home.ID).Set(offset.Seconds())
 	moved := (offset - home.ClockOffset).Abs()
 	if moved < time.Second && now.Sub(home.LastSeen) < time.Minute {
 		return

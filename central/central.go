@@ -31,22 +31,24 @@ const (
 
 // Server is one running hearth-central.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	store   store.Store
-	sink    *Sink
-	reg     *prometheus.Registry
-	metrics *metrics
-	guard   *guard // limits.go: body budget, per-home fairness, bad-token throttle, edge reports
-	ingest  *ingest.Server
-	public  *fasthttp.Server
-	admin   *fasthttp.Server
-	pubLn   net.Listener
-	adminLn net.Listener
-	ready   atomic.Bool
-	stopBg  context.CancelFunc
-	bgDone  chan struct{}
-	warn    svc.LogLimiter
+	cfg         Config
+	log         *slog.Logger
+	store       store.Store
+	sink        *Sink
+	reg         *prometheus.Registry
+	metrics     *metrics
+	fleetCache  fleetCache // fleetview.go
+	fleetErrors atomic.Int64
+	guard       *guard // limits.go: body budget, per-home fairness, bad-token throttle, edge reports
+	ingest      *ingest.Server
+	public      *fasthttp.Server
+	admin       *fasthttp.Server
+	pubLn       net.Listener
+	adminLn     net.Listener
+	ready       atomic.Bool
+	stopBg      context.CancelFunc
+	bgDone      chan struct{}
+	warn        svc.LogLimiter
 
 	serving   *svc.Serving          // the listeners, and why one stopped (readiness)
 	certs     *certReloader         // nil without TLS
@@ -75,7 +77,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 
 // StoreOptions are the store settings that cfg implies.
 func StoreOptions(cfg Config) store.Options {
-	return store.Options{Retention: cfg.Retention(), MaxFuture: hearth.DefaultMaxFuture, MaxConns: cfg.MaxDBConns, Schema: cfg.Schema}
+	return store.Options{Retention: cfg.Retention(), MaxFuture: hearth.DefaultMaxFuture, MaxConns: cfg.MaxDBConns, Schema: cfg.Schema,
+		ConnWait: cfg.DBWait}
 }
 
 // New returns a Server on st and prepares its listeners; Start listens.
@@ -104,11 +107,13 @@ func New(cfg Config, st store.Store, log *slog.Logger) (*Server, error) {
 	s.reg.MustRegister(admin.BuildInfo("hearth-central", s.version()))
 	s.metrics = newMetrics(s.reg)
 	s.ops = newOpsMetrics(s.reg, s.certs != nil)
+	registerPool(s.reg, st)
 	s.serving = svc.NewServing(log, func(name string, up bool) { s.ops.listenerUp.WithLabelValues(name).Set(b2f(up)) })
 	s.sink = NewSink(st, sinkWorkers(cfg), cfg.StoreTimeout)
 	s.ingest = ingest.New(s.sink, Roster{st}, s.ingestConfig(), s.reg, log)
 	s.public = s.publicServer()
 	s.admin = s.adminServer()
+	s.reg.MustRegister(fleetCollector{s})
 	return s, nil
 }
 

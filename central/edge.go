@@ -34,6 +34,10 @@ func (s *Server) handleBatch(ctx *fasthttp.RequestCtx, now time.Time) string {
 		return s.refuseLimit(ctx, endpointBatches, *r)
 	}
 	defer s.guard.homes.leave(home.ID)
+	if r := s.guard.flight.enter(); r != nil { // shed.go
+		return s.refuseLimit(ctx, endpointBatches, *r)
+	}
+	defer s.guard.flight.leave()
 	lease := s.guard.budget.lease()
 	defer lease.release() // after the reply: the decoded batch lives until then
 	batch, err := s.readBatch(ctx, lease)
@@ -104,6 +108,9 @@ func (s *Server) refuseBatch(ctx *fasthttp.RequestCtx, home store.Home, err erro
 // storeFailed answers a database failure: 503 + Retry-After when retrying
 // may work, 500 otherwise. The edge keeps the batch either way.
 func (s *Server) storeFailed(ctx *fasthttp.RequestCtx, op string, home store.Home, err error) string {
+	if r := dbBusy(err, s.cfg.RetryAfter); r != nil { // shed.go
+		return s.refuseLimit(ctx, endpointBatches, *r)
+	}
 	if unavailable(err) {
 		if ok, held := s.warn.Allow(10 * time.Second); ok {
 			s.log.Warn("database unavailable; edges told to retry", "op", op, "home", home.ID, "retry_after", s.cfg.RetryAfter, "err", err, "similar_held_back", held)

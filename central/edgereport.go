@@ -33,13 +33,14 @@ func (r EdgeReport) State() store.EdgeState {
 
 // edgeReports keeps the last EdgeReport of each home that authenticated
 // since start: one small entry per home, and homes are created by the
-// operator, so it stays small. It is also the Prometheus collector of
-// the reports.
+// operator, so it stays small.
 type edgeReports struct {
 	mu    sync.Mutex
 	homes map[string]EdgeReport
 	saved map[string]EdgeReport // what was last written to the store, by home
 	msgs  map[string]*hourly    // messages stored per hour, by home
+	// unknown: homes whose last batch here had a clock too far off to measure.
+	unknown map[string]bool
 }
 
 // hourly counts over the last 24 hours, in hourly buckets.
@@ -94,7 +95,31 @@ func (e *edgeReports) MessagesPerDay(now time.Time) map[string]int64 {
 }
 
 func newEdgeReports() *edgeReports {
-	return &edgeReports{homes: map[string]EdgeReport{}, saved: map[string]EdgeReport{}, msgs: map[string]*hourly{}}
+	return &edgeReports{homes: map[string]EdgeReport{}, saved: map[string]EdgeReport{}, msgs: map[string]*hourly{},
+		unknown: map[string]bool{}}
+}
+
+// clock keeps whether the home's last batch let its edge's clock be measured.
+func (e *edgeReports) clock(home string, known bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if known {
+		delete(e.unknown, home)
+	} else {
+		e.unknown[home] = true
+	}
+}
+
+// clockUnknown returns the homes whose last batch here had a clock too far
+// off to measure.
+func (e *edgeReports) clockUnknown() map[string]bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]bool, len(e.unknown))
+	for k := range e.unknown {
+		out[k] = true
+	}
+	return out
 }
 
 // saveEvery is how often a home's report is written to the store when
@@ -154,7 +179,7 @@ func (e *edgeReports) Reports() map[string]EdgeReport {
 }
 
 // reportText keeps a header as printable UTF-8 of bounded length: it ends
-// up in metric labels and a console.
+// up in a metric label (the version) and a console.
 func reportText(b []byte) string {
 	s := strings.ToValidUTF8(string(b), "")
 	s = strings.Map(func(r rune) rune {
@@ -179,50 +204,71 @@ func reportCount(b []byte) int64 {
 }
 
 var (
-	descEdgeInfo = prometheus.NewDesc("hearth_central_edge_info",
-		"1 per home whose edge has made an authenticated request since start, labelled with the edge id and version it sent (Hearth-Edge-Id, Hearth-Edge-Version).",
-		[]string{"home", "edge_id", "version"}, nil)
-	descEdgeBacklog = prometheus.NewDesc("hearth_central_edge_backlog_messages",
-		"Messages pending in the edge's outbox, as its last request said (Hearth-Backlog-Messages).",
-		[]string{"home"}, nil)
-	descEdgeOldest = prometheus.NewDesc("hearth_central_edge_backlog_oldest_seconds",
-		"Age of the oldest message pending in the edge's outbox, as its last request said (Hearth-Backlog-Oldest-Seconds).",
-		[]string{"home"}, nil)
-	descEdgeDead = prometheus.NewDesc("hearth_central_edge_dead_letters",
-		"Dead letters the edge holds, as its last request said (Hearth-Dead-Letters; absent when the edge does not send it).",
-		[]string{"home"}, nil)
-	descEdgeSeen = prometheus.NewDesc("hearth_central_edge_last_request_timestamp_seconds",
-		"When central last had an authenticated request from the home's edge (Unix time).",
-		[]string{"home"}, nil)
+	descHomes = prometheus.NewDesc("hearth_central_homes",
+		"Homes whose token is not revoked (GET /fleet on the admin listener lists them by state).", nil, nil)
+	descNotSeen = prometheus.NewDesc("hearth_central_edges_not_seen",
+		"Homes whose edge was seen once but not for 10 min / 1 h (label for; 10m includes 1h), or never (for=\"ever\"), by any replica.",
+		[]string{"for"}, nil)
+	descBacklogOldest = prometheus.NewDesc("hearth_central_edge_backlog_oldest_max_seconds",
+		"Largest age of the oldest pending message that any edge reported (Hearth-Backlog-Oldest-Seconds).", nil, nil)
+	descBacklogMax = prometheus.NewDesc("hearth_central_edge_backlog_max_messages",
+		"Largest outbox backlog that any edge reported (Hearth-Backlog-Messages).", nil, nil)
+	descBacklogAll = prometheus.NewDesc("hearth_central_edges_backlog_messages",
+		"Messages pending in the outboxes of all edges together, as they last reported.", nil, nil)
+	descDeadEdges = prometheus.NewDesc("hearth_central_edges_with_dead_letters",
+		"Homes whose edge reported dead letters (Hearth-Dead-Letters > 0).", nil, nil)
+	descDeadAll = prometheus.NewDesc("hearth_central_edges_dead_letters",
+		"Dead letters held by all edges together, as they last reported.", nil, nil)
+	descClockOff = prometheus.NewDesc("hearth_central_edges_clock_off",
+		"Homes whose edge clock was off by more than clock_tolerance when last measured.", nil, nil)
+	descClockUnknown = prometheus.NewDesc("hearth_central_edges_clock_unknown",
+		"Homes whose last batch to this replica had a sent_at too far off to measure the edge's clock (its times were taken as central's now).", nil, nil)
+	descVersions = prometheus.NewDesc("hearth_central_edge_versions",
+		"Edges seen at least once, by the version they report (the 20 most common; the rest as other).", []string{"version"}, nil)
+	descFleetErrors = prometheus.NewDesc("hearth_central_fleet_view_errors_total",
+		"Times the fleet's state could not be read from the database for these series (the last good view is shown).", nil, nil)
 )
 
+// fleetCollector exports the fleet's aggregates (fleetview.go).
+type fleetCollector struct{ s *Server }
+
 // Describe implements prometheus.Collector.
-func (e *edgeReports) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descEdgeInfo
-	ch <- descEdgeBacklog
-	ch <- descEdgeOldest
-	ch <- descEdgeDead
-	ch <- descEdgeSeen
+func (c fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descHomes, descNotSeen, descBacklogOldest, descBacklogMax, descBacklogAll,
+		descDeadEdges, descDeadAll, descClockOff, descClockUnknown, descVersions, descFleetErrors} {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
-func (e *edgeReports) Collect(ch chan<- prometheus.Metric) {
-	for home, r := range e.Reports() {
-		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-			if m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, v, append([]string{home}, labels...)...); err == nil {
-				ch <- m
-			}
-		}
-		gauge(descEdgeInfo, 1, r.EdgeID, r.Version)
-		if r.BacklogMessages >= 0 {
-			gauge(descEdgeBacklog, float64(r.BacklogMessages))
-		}
-		if r.BacklogOldestSeconds >= 0 {
-			gauge(descEdgeOldest, float64(r.BacklogOldestSeconds))
-		}
-		if r.DeadLetters >= 0 {
-			gauge(descEdgeDead, float64(r.DeadLetters))
-		}
-		gauge(descEdgeSeen, float64(r.Seen.UnixMilli())/1000)
+func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	r, err := c.s.fleet(time.Now())
+	if err != nil {
+		c.s.fleetErrors.Add(1)
 	}
+	g := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	g(descHomes, float64(r.Homes))
+	g(descNotSeen, float64(len(r.NotSeen10m)), "10m")
+	g(descNotSeen, float64(len(r.NotSeen1h)), "1h")
+	g(descNotSeen, float64(len(r.NeverSeen)), "ever")
+	var oldest, most, all, dead int64
+	for _, h := range r.Backlog {
+		oldest, most, all = max(oldest, h.BacklogOldestSeconds), max(most, h.BacklogMessages), all+max(h.BacklogMessages, 0)
+	}
+	for _, h := range r.DeadLetters {
+		dead += h.DeadLetters
+	}
+	g(descBacklogOldest, float64(oldest))
+	g(descBacklogMax, float64(most))
+	g(descBacklogAll, float64(all))
+	g(descDeadEdges, float64(len(r.DeadLetters)))
+	g(descDeadAll, float64(dead))
+	g(descClockOff, float64(len(r.ClockOff)))
+	g(descClockUnknown, float64(len(r.ClockUnknown)))
+	for v, n := range r.Versions {
+		g(descVersions, float64(n), v)
+	}
+	ch <- prometheus.MustNewConstMetric(descFleetErrors, prometheus.CounterValue, float64(c.s.fleetErrors.Load()))
 }

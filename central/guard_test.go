@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,6 +43,11 @@ type lookupCounter struct {
 func (c lookupCounter) HomeByToken(ctx context.Context, token string) (store.Home, error) {
 	c.lookups.Add(1)
 	return c.Store.HomeByToken(ctx, token)
+}
+
+type pooledCounter struct {
+	lookupCounter
+	store.Pooled
 }
 
 type syncBuffer struct {
@@ -84,7 +90,11 @@ func startGuarded(t *testing.T, homes int, edit func(*Config)) *guardedServer {
 		}
 		g.homes, g.tokens, g.children = append(g.homes, home), append(g.tokens, token), append(g.children, child)
 	}
-	s, err := New(cfg, lookupCounter{st, g.lookups}, slog.New(slog.NewJSONHandler(g.logs, nil)))
+	var counted store.Store = lookupCounter{st, g.lookups}
+	if p, ok := st.(store.Pooled); ok { // PostgreSQL: keep the pool's metrics
+		counted = pooledCounter{lookupCounter{st, g.lookups}, p}
+	}
+	s, err := New(cfg, counted, slog.New(slog.NewJSONHandler(g.logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,14 +440,32 @@ func TestServer_EdgeReports(t *testing.T) {
 		t.Fatalf("roster: %d %s", a.code, a.body)
 	}
 	h0, h1 := g.homes[0], g.homes[1]
-	g.wantMetrics(t,
-		`hearth_central_edge_info{edge_id="router-1",home="`+h0+`",version="v1.2.3"} 1`,
-		`hearth_central_edge_backlog_messages{home="`+h0+`"} 1234`,
-		`hearth_central_edge_backlog_oldest_seconds{home="`+h0+`"} 56`,
-		`hearth_central_edge_info{edge_id="nas",home="`+h1+`",version=""} 1`,
-		`hearth_central_edge_last_request_timestamp_seconds{home="`+h1+`"}`)
-	if m := g.metrics(t); strings.Contains(m, `hearth_central_edge_backlog_messages{home="`+h1+`"}`) {
-		t.Errorf("a backlog the edge did not send is shown:\n%s", testutil.GrepLines(m, "edge_backlog"))
+	want := []string{ // one series each, whatever the number of homes
+		`hearth_central_homes 2`,
+		`hearth_central_edge_backlog_max_messages 1234`,
+		`hearth_central_edge_backlog_oldest_max_seconds 56`,
+		`hearth_central_edges_backlog_messages 1234`,
+		`hearth_central_edges_not_seen{for="10m"} 0`,
+		`hearth_central_edges_not_seen{for="ever"} 0`,
+		`hearth_central_edge_versions{version="v1.2.3"} 1`,
+		`hearth_central_edge_versions{version=""} 1`,
+	}
+	testutil.WaitFor(t, 10*time.Second, func() error { // the fleet's view is cached for 2 s
+		m := g.metrics(t)
+		for _, w := range want {
+			if !strings.Contains(m, w) {
+				return fmt.Errorf("metrics lack %q:\n%s", w, testutil.GrepLines(m, "hearth_central_edge"))
+			}
+		}
+		if strings.Contains(m, h0) || strings.Contains(m, h1) {
+			return fmt.Errorf("a home's id is in the metrics")
+		}
+		return nil
+	})
+	var f FleetReply
+	if code, body := httpGet(t, g.admin+"/fleet"); code != 200 || json.Unmarshal([]byte(body), &f) != nil ||
+		len(f.Backlog) != 1 || f.Backlog[0].ID != h0 || f.Backlog[0].BacklogMessages != 1234 || len(f.NotSeen10m) != 0 {
+		t.Fatalf("/fleet: %d %s", code, body)
 	}
 	r := g.guard.edges.Reports()[h0]
 	if r.EdgeID != "router-1" || r.Version != "v1.2.3" || r.BacklogMessages != 1234 || r.BacklogOldestSeconds != 56 || r.Seen.IsZero() {

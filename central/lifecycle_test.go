@@ -3,6 +3,7 @@ package central
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth"
+	"github.com/guardianai/hearth/internal/testutil"
 )
 
 // roster fetches the roster with tok and the edge's headers.
@@ -73,9 +75,13 @@ func TestServer_RosterNamesAndRotation(t *testing.T) {
 		t.Fatalf("edge state after a roster sync: %+v", e)
 	}
 
-	if _, m := httpGet(t, "http://"+s.AdminAddr()+"/metrics"); !strings.Contains(m, `hearth_central_edge_dead_letters{home="`+home+`"} 3`) {
-		t.Fatalf("metrics lack the edge's dead letters")
-	}
+	testutil.WaitFor(t, 10*time.Second, func() error { // the fleet's view is cached for 2 s
+		if _, m := httpGet(t, "http://"+s.AdminAddr()+"/metrics"); !strings.Contains(m, `hearth_central_edges_dead_letters 3`) ||
+			!strings.Contains(m, `hearth_central_edges_with_dead_letters 1`) {
+			return fmt.Errorf("metrics lack the edge's dead letters")
+		}
+		return nil
+	})
 
 	tok2, err := s.store.RotateToken(ctx, home, time.Hour)
 	if err != nil {

@@ -39,6 +39,15 @@ type FloodLimits struct {
 	// a database lookup.
 	BadTokenLimit  int           `yaml:"bad_token_limit"`
 	BadTokenWindow time.Duration `yaml:"bad_token_window"`
+	// BatchesInFlight bounds the edge batches this replica serves at once,
+	// all homes together; beyond it a batch is answered 503 + Retry-After
+	// before its body is read (shed.go).
+	BatchesInFlight int `yaml:"batches_in_flight"`
+	// DBWait bounds a request's wait for a PostgreSQL connection; a
+	// request that waits longer is answered 503 + Retry-After, never
+	// queued without bound. (SQLite has one writer: batches wait for it
+	// within store_timeout, as many as BatchesInFlight.)
+	DBWait time.Duration `yaml:"db_wait"`
 }
 
 // DefaultFloodLimits keep central within about 200 MB through a flood:
@@ -53,6 +62,8 @@ func DefaultFloodLimits() FloodLimits {
 		HomeBatchesInFlight: 2,
 		BadTokenLimit:       10,
 		BadTokenWindow:      time.Minute,
+		BatchesInFlight:     defaultBatchesInFlight,
+		DBWait:              defaultDBWait,
 	}
 }
 
@@ -64,6 +75,8 @@ func (l *FloodLimits) Bind(b *config.Binder) {
 	b.Int(&l.HomeBatchesInFlight, "home-batches-in-flight", "edge batches of one home served at once (beyond: 429)")
 	b.Int(&l.BadTokenLimit, "bad-token-limit", "unknown tokens from one address (IPv6: /64) per window before it gets 429")
 	b.Duration(&l.BadTokenWindow, "bad-token-window", "window of bad-token-limit")
+	b.Int(&l.BatchesInFlight, "batches-in-flight", "edge batches this replica serves at once, all homes together (beyond: 503)")
+	b.Duration(&l.DBWait, "db-wait", "longest wait of a request for a database connection (beyond: 503)")
 }
 
 // Validate returns one error per limit that cannot work; largest is the
@@ -82,6 +95,8 @@ func (l *FloodLimits) Validate(largest int64) []error {
 	check(l.HomeBatchesInFlight >= 1, "home_batches_in_flight: must be at least 1")
 	check(l.BadTokenLimit >= 1, "bad_token_limit: must be at least 1")
 	check(l.BadTokenWindow > 0, "bad_token_window: must be positive")
+	check(l.BatchesInFlight >= 1, "batches_in_flight: must be at least 1")
+	check(l.DBWait > 0, "db_wait: must be positive")
 	return errs
 }
 
@@ -97,7 +112,12 @@ const (
 	limitHomeRate     = "home_rate"      // the home's token bucket is empty
 	limitHomeInFlight = "home_in_flight" // the home has its batches in flight
 	limitBadTokens    = "bad_tokens"     // the address presented too many unknown tokens
+	limitInFlight     = "in_flight"      // the replica has batches_in_flight batches being served
+	limitDBWait       = "db_wait"        // no database connection came free within db_wait
 )
+
+// allLimits are the limit labels, for series that exist before their first refusal.
+var allLimits = []string{limitMemory, limitHomeRate, limitHomeInFlight, limitBadTokens, limitInFlight, limitDBWait}
 
 // busyRetryAfter is advised when the body budget is spent: bodies are
 // held for milliseconds, so the budget frees up quickly.
@@ -106,6 +126,7 @@ const busyRetryAfter = 2 * time.Second
 // guard holds the state of the flood limits of one Server.
 type guard struct {
 	budget   *bodyBudget
+	flight   *inFlight
 	homes    *homeLimiter
 	throttle *tokenThrottle
 	edges    *edgeReports
@@ -116,6 +137,7 @@ type guard struct {
 func newGuard(l FloodLimits, reg prometheus.Registerer) *guard {
 	g := &guard{
 		budget:   &bodyBudget{max: int64(l.MaxBodyMemory)},
+		flight:   &inFlight{max: int64(l.BatchesInFlight)},
 		homes:    newHomeLimiter(l.HomeBatchRate, l.HomeBatchBurst, l.HomeBatchesInFlight),
 		throttle: newTokenThrottle(l.BadTokenLimit, l.BadTokenWindow, maxThrottled),
 		edges:    newEdgeReports(),
@@ -123,7 +145,7 @@ func newGuard(l FloodLimits, reg prometheus.Registerer) *guard {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "hearth_central_body_memory_bytes",
 		Help: "Memory charged now to the request bodies held (edge batches decompressed, phones' HTTP bodies), 4 bytes per body byte for what is decoded from them; at most max_body_memory.",
-	}, func() float64 { return float64(g.budget.used.Load()) }), g.edges)
+	}, func() float64 { return float64(g.budget.used.Load()) }), g.flight.gauge())
 	return g
 }
 
@@ -425,6 +447,8 @@ var limitResults = map[string]string{
 	limitHomeRate:     BatchRateLimited,
 	limitHomeInFlight: BatchInFlight,
 	limitBadTokens:    BatchThrottled,
+	limitInFlight:     BatchShed,
+	limitDBWait:       BatchDBWait,
 }
 
 // countLimited counts a limit's refusal and logs it at most every 10 s.

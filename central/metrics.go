@@ -21,7 +21,13 @@ const (
 	BatchRateLimited  = "rate_limited" // 429: the home is over home_batch_rate
 	BatchInFlight     = "in_flight"    // 429: the home has home_batches_in_flight batches being served
 	BatchThrottled    = "throttled"    // 429: the address presented too many unknown tokens
+	BatchShed         = "shed"         // 503: the replica has batches_in_flight batches being served
+	BatchDBWait       = "db_wait"      // 503: no database connection came free within db_wait
 )
+
+// batchResults are the result labels, for series that exist before their first batch.
+var batchResults = []string{BatchOK, BatchUnauthorized, BatchBadRequest, BatchTooLarge, BatchBadEncoding, BatchBadMethod,
+	BatchUnavailable, BatchFailed, BatchTimeout, BatchBusy, BatchRateLimited, BatchInFlight, BatchThrottled, BatchShed, BatchDBWait}
 
 // codeNone is the code label of a message that was stored.
 const codeNone = "none"
@@ -30,8 +36,6 @@ type metrics struct {
 	batches      *prometheus.CounterVec
 	messages     *prometheus.CounterVec
 	applySeconds prometheus.Histogram
-	clockOffset  *prometheus.GaugeVec
-	clockUnknown *prometheus.GaugeVec
 	pruned       prometheus.Counter
 	pruneErrors  prometheus.Counter
 	reads        *prometheus.CounterVec
@@ -40,10 +44,10 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		batches: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_central_batches_total",
-			Help: "Edge batch requests, by result (ok, unauthorized, bad_request, too_large, unsupported_encoding, bad_method, unavailable, error, timeout, busy, rate_limited, in_flight, throttled).",
+			Help: "Edge batch requests, by result (ok, unauthorized, bad_request, too_large, unsupported_encoding, bad_method, unavailable, error, timeout, busy, rate_limited, in_flight, throttled, shed, db_wait).",
 		}, []string{"result"}),
 		messages: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_central_messages_total",
@@ -54,14 +58,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to upsert one edge batch into the database (one transaction).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
-		clockOffset: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hearth_central_edge_clock_offset_seconds",
-			Help: "Edge clock minus central clock at the home's last batch.",
-		}, []string{"home"}),
-		clockUnknown: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hearth_central_edge_clock_unknown",
-			Help: "1 when the home's last batch had a sent_at too far off to measure the edge's clock (its times were taken as central's now).",
-		}, []string{"home"}),
 		pruned: f.NewCounter(prometheus.CounterOpts{
 			Name: "hearth_central_pruned_rows_total",
 			Help: "Rows deleted by the retention job.",
@@ -76,7 +72,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"code"}),
 		limited: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_central_limited_total",
-			Help: "Requests refused by a flood limit, by endpoint (batches, roster, read, phone_http) and limit (memory: 503, the body budget is spent; home_rate, home_in_flight: 429, the home's fairness limits; bad_tokens: 429, the address presented too many unknown tokens).",
+			Help: "Requests refused by a flood limit, by endpoint (batches, roster, read, phone_http) and limit (memory: 503, the body budget is spent; home_rate, home_in_flight: 429, the home's fairness limits; bad_tokens: 429, the address presented too many unknown tokens; in_flight: 503, the replica serves batches_in_flight batches; db_wait: 503, no database connection within db_wait).",
 		}, []string{"endpoint", "limit"}),
+	}
+	m.preinit()
+	return m
+}
+
+// preinit creates the labelled series an alert or a rate() reads, at 0,
+// so that their first event is an increase, not a new series.
+func (m *metrics) preinit() {
+	for _, r := range batchResults {
+		m.batches.WithLabelValues(r)
+	}
+	for _, e := range []string{endpointBatches, endpointRoster, endpointRead, endpointPhoneHTTP} {
+		for _, l := range allLimits {
+			m.limited.WithLabelValues(e, l)
+		}
+	}
+	for _, code := range []string{"200", "400", "401", "403", "404", "500", "503"} {
+		m.reads.WithLabelValues(code)
 	}
 }

@@ -29,20 +29,24 @@ type ScreenTimeReply struct {
 	Days      []store.ScreenTimeDay `json:"days"`
 }
 
-// LocationsReply is the body of GET …/locations.
+// LocationsReply is the body of GET …/locations: one page of at most
+// limit fixes; NextCursor, when set, asks for the next.
 type LocationsReply struct {
-	ChildHash string            `json:"child_hash"`
-	From      time.Time         `json:"from"`
-	To        time.Time         `json:"to"`
-	Locations []hearth.Location `json:"locations"`
+	ChildHash  string            `json:"child_hash"`
+	From       time.Time         `json:"from"`
+	To         time.Time         `json:"to"`
+	Locations  []hearth.Location `json:"locations"`
+	NextCursor string            `json:"next_cursor,omitempty"`
 }
 
-// SiteAccessReply is the body of GET …/site_access.
+// SiteAccessReply is the body of GET …/site_access: one page of at most
+// limit visits; NextCursor, when set, asks for the next.
 type SiteAccessReply struct {
-	ChildHash string             `json:"child_hash"`
-	From      time.Time          `json:"from"`
-	To        time.Time          `json:"to"`
-	Logs      []hearth.SiteVisit `json:"logs"`
+	ChildHash  string             `json:"child_hash"`
+	From       time.Time          `json:"from"`
+	To         time.Time          `json:"to"`
+	Logs       []hearth.SiteVisit `json:"logs"`
+	NextCursor string             `json:"next_cursor,omitempty"`
 }
 
 // serveRead answers the read API; rest is the path after /v1/children/.
@@ -65,38 +69,15 @@ func (s *Server) handleRead(ctx *fasthttp.RequestCtx, rest string) {
 	if !s.authRead(ctx, child) {
 		return
 	}
-	from, to := string(ctx.QueryArgs().Peek("from")), string(ctx.QueryArgs().Peek("to"))
+	q := readQuery{from: string(ctx.QueryArgs().Peek("from")), to: string(ctx.QueryArgs().Peek("to")),
+		limit: string(ctx.QueryArgs().Peek("limit")), cursor: string(ctx.QueryArgs().Peek("cursor"))}
 	dbctx, cancel := s.dbContext()
 	defer cancel()
-	var reply any
-	var err error
-	switch what {
-	case ReadScreenTime:
-		if e := checkDayRange(from, to); e != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, e.Error())
-			return
-		}
-		r := ScreenTimeReply{ChildHash: child, From: from, To: to}
-		r.Days, err = s.store.ScreenTime(dbctx, child, from, to)
-		reply = &r
-	case ReadLocations:
-		r := LocationsReply{ChildHash: child}
-		if r.From, r.To, err = parseTimeRange(from, to); err != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, err.Error())
-			return
-		}
-		r.Locations, err = s.store.Locations(dbctx, child, r.From, r.To)
-		r.Locations = nonNil(r.Locations)
-		reply = &r
-	case ReadSiteAccess:
-		r := SiteAccessReply{ChildHash: child}
-		if r.From, r.To, err = parseTimeRange(from, to); err != nil {
-			writeError(ctx, fasthttp.StatusBadRequest, err.Error())
-			return
-		}
-		r.Logs, err = s.store.SiteAccess(dbctx, child, r.From, r.To)
-		r.Logs = nonNil(r.Logs)
-		reply = &r
+	reply, err := s.readData(dbctx, child, what, q, time.Now())
+	var bad badQuery
+	if errors.As(err, &bad) {
+		writeError(ctx, fasthttp.StatusBadRequest, bad.Error())
+		return
 	}
 	switch {
 	case errors.Is(err, store.ErrInvalid):
@@ -185,6 +166,10 @@ func (s *Server) refuseRead(ctx *fasthttp.RequestCtx, label string, status int, 
 }
 
 func (s *Server) readFailed(ctx *fasthttp.RequestCtx, err error) {
+	if r := dbBusy(err, s.cfg.RetryAfter); r != nil {
+		s.refuseLimit(ctx, endpointRead, *r)
+		return
+	}
 	if unavailable(err) {
 		writeUnavailable(ctx, s.cfg.RetryAfter, "database unavailable; retry later")
 		return

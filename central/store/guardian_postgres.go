@@ -33,7 +33,7 @@ func OpenGuardianPostgres(ctx context.Context, url string, opts Options) (*Guard
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	g := &GuardianPostgres{db: &Postgres{pool: newPGPool(cfg, opts.MaxConns), opts: opts}, opts: opts}
+	g := &GuardianPostgres{db: &Postgres{pool: newPGPoolOpts(cfg, opts), opts: opts}, opts: opts}
 	if err := g.migrate(ctx); err != nil {
 		g.db.pool.close()
 		return nil, fmt.Errorf("open postgres (schema guardianai): %w", err)

@@ -39,7 +39,7 @@ func OpenPostgres(ctx context.Context, url string, opts Options) (*Postgres, err
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	s := &Postgres{pool: newPGPool(cfg, opts.MaxConns), opts: opts}
+	s := &Postgres{pool: newPGPoolOpts(cfg, opts), opts: opts}
 	if err := s.migrate(ctx); err != nil {
 		s.pool.close()
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -491,34 +491,6 @@ func (s *Postgres) SiteAccess(ctx context.Context, child string, from, to time.T
 		return nil, pgErr("read site access", err)
 	}
 	return out, nil
-}
-
-// Prune deletes old data; see Store.
-func (s *Postgres) Prune(ctx context.Context, before time.Time) (int64, error) {
-	var total int64
-	day, ts := pruneDay(before), ceilMicro(before)
-	err := s.tx(ctx, "prune", pgx.TxOptions{}, func(tx pgx.Tx) error {
-		for _, st := range []struct {
-			sql string
-			arg any
-		}{
-			{`DELETE FROM screen_time WHERE date < $1::text::date`, day},
-			{`DELETE FROM app_screen_time WHERE date < $1::text::date`, day},
-			{`DELETE FROM locations WHERE ts < $1`, ts},
-			{`DELETE FROM site_access WHERE ts < $1`, ts},
-		} {
-			tag, err := tx.Exec(ctx, st.sql, st.arg)
-			if err != nil {
-				return err
-			}
-			total += tag.RowsAffected()
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return total, nil
 }
 
 // pgErr wraps err with the operation and marks failures that may pass when

@@ -435,31 +435,6 @@ func (s *SQLite) SiteAccess(ctx context.Context, child string, from, to time.Tim
 	return out, sqliteErr("read site access", rows.Err())
 }
 
-// Prune deletes old data; see Store.
-func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, sqliteErr("prune", err)
-	}
-	defer tx.Rollback()
-	day, ts := pruneDay(before), fmtTS(ceilMicro(before))
-	var total int64
-	for _, st := range []struct{ sql, arg string }{
-		{`DELETE FROM screen_time WHERE date < ?`, day},
-		{`DELETE FROM app_screen_time WHERE date < ?`, day},
-		{`DELETE FROM locations WHERE ts < ?`, ts},
-		{`DELETE FROM site_access WHERE ts < ?`, ts},
-	} {
-		res, err := tx.ExecContext(ctx, st.sql, st.arg)
-		if err != nil {
-			return 0, sqliteErr("prune", err)
-		}
-		n, _ := res.RowsAffected()
-		total += n
-	}
-	return total, sqliteErr("prune", tx.Commit())
-}
-
 // fmtTS formats t for a TEXT time column, clamped to years 1-9999 so the
 // width stays fixed.
 func fmtTS(t time.Time) string {

@@ -73,6 +73,8 @@ type Store interface {
 	// SiteAccess returns a child's visits with from <= timestamp <= to,
 	// ordered by timestamp then URL.
 	SiteAccess(ctx context.Context, child string, from, to time.Time) ([]hearth.SiteVisit, error)
+	// Paged reads those ranges a page at a time (the read API).
+	Paged
 
 	// Prune deletes data whose device time is older than before and returns
 	// how many rows went. A day is kept while Apply would still accept it
@@ -158,6 +160,16 @@ type Options struct {
 	Now       func() time.Time // the clock; default time.Now
 	MaxConns  int              // PostgreSQL pool size, SQLite readers; default max(4, GOMAXPROCS)
 	Schema    string           // SchemaHearth (default) or SchemaGuardianAI
+
+	// PostgreSQL pool: a request that waits longer than ConnWait for a
+	// connection fails with ErrBusy (default 1 s); connections are closed
+	// after ConnLifetime (default 30 min, so a failover or a new
+	// pg_hba.conf reaches every connection) or ConnIdleTime idle (default
+	// 5 min), and idle ones are checked every HealthCheckPeriod (default 30 s).
+	ConnWait          time.Duration
+	ConnLifetime      time.Duration
+	ConnIdleTime      time.Duration
+	HealthCheckPeriod time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -173,7 +185,18 @@ func (o Options) withDefaults() Options {
 	if o.MaxConns <= 0 {
 		o.MaxConns = max(4, runtime.GOMAXPROCS(0))
 	}
+	o.ConnWait = positiveOr(o.ConnWait, time.Second)
+	o.ConnLifetime = positiveOr(o.ConnLifetime, 30*time.Minute)
+	o.ConnIdleTime = positiveOr(o.ConnIdleTime, 5*time.Minute)
+	o.HealthCheckPeriod = positiveOr(o.HealthCheckPeriod, 30*time.Second)
 	return o
+}
+
+func positiveOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // Open opens the database named by dsn with default Options and applies

@@ -1,5 +1,6 @@
 // Command hearth-load plays many phones speaking the seed device protocol
-// against hearthd or hearth-central and prints acked msgs/s and ack latency.
+// against hearthd or hearth-central and prints acked msgs/s and ack latency;
+// `hearth-load edges` plays a fleet of edges sending batches to central.
 package main
 
 import (
@@ -38,6 +39,9 @@ type options struct {
 // run parses args, runs the load, prints the summary to stdout and returns
 // an error when nothing was measured.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "edges" {
+		return runEdges(ctx, args[1:], stdout)
+	}
 	cfg, opt, err := parseFlags(args)
 	if err != nil {
 		return err
