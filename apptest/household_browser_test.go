@@ -144,7 +144,7 @@ func TestHouseholdPage_Browser_DeadLetterRetry(t *testing.T) {
 	var text string
 	run(t, ctx, "the page with dead letters", network.Enable(), network.SetExtraHTTPHeaders(network.Headers{"Authorization": auth}),
 		chromedp.Navigate(page), chromedp.WaitVisible("#dead", chromedp.ByID), chromedp.Text("#dead", &text, chromedp.ByID))
-	if !strings.Contains(text, fmt.Sprintf("%d messages were set aside", n)) || !strings.Contains(text, "unknown child") {
+	if !strings.Contains(text, fmt.Sprintf("%d messages were set aside", n)) || !strings.Contains(text, "unknown child") || !strings.Contains(text, "add the child at central") {
 		t.Fatalf("dead letters on the page: %q", text)
 	}
 	screenshot(t, ctx, dir, "dead-letters")

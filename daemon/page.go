@@ -213,7 +213,7 @@ func (d *Daemon) pageSnapshot() household.Snapshot {
 			d.log.Warn("household page: dead letters not read", "err", err)
 		}
 		for _, dl := range dead {
-			s.DeadLetters = append(s.DeadLetters, household.DeadLetter{Child: dl.Msg.ChildHash, Kind: string(dl.Msg.Kind), Received: dl.Msg.ReceivedAt, Reason: dl.Reason})
+			s.DeadLetters = append(s.DeadLetters, household.DeadLetter{Child: dl.Msg.ChildHash, Kind: string(dl.Msg.Kind), Received: dl.Msg.ReceivedAt, Code: dl.Code, Reason: dl.Reason})
 		}
 	}
 	return s

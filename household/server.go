@@ -139,7 +139,7 @@ type pageData struct {
 	Refresh  int
 }
 
-type deadView struct{ Child, Kind, Received, Reason string }
+type deadView struct{ Child, Kind, Received, Words, Reason string }
 
 func (p *Page) servePage(ctx *fasthttp.RequestCtx) {
 	s := p.o.Snapshot()
@@ -147,7 +147,7 @@ func (p *Page) servePage(ctx *fasthttp.RequestCtx) {
 		CSRF: p.csrf, Flash: p.takeFlash(), Refresh: p.o.Refresh}
 	for _, dl := range s.DeadLetters {
 		d.Dead = append(d.Dead, deadView{Child: s.childName(dl.Child), Kind: dl.Kind,
-			Received: dl.Received.Local().Format("2006-01-02 15:04"), Reason: dl.Reason})
+			Received: dl.Received.Local().Format("2006-01-02 15:04"), Words: deadWords[dl.Code], Reason: dl.Reason})
 	}
 	var b bytes.Buffer
 	if err := pageTmpl.Execute(&b, d); err != nil {

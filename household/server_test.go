@@ -79,7 +79,7 @@ func snapshot() Snapshot {
 		Names:       map[string]string{"aaaaaaaaaaaaaaaaaaaaaaaa": "Alice"},
 		Backlog:     Backlog{Messages: 42, Bytes: 8192, OldestAge: 3 * time.Minute},
 		Link:        Link{State: LinkWaiting, Central: "https://central", LastError: "dial tcp: connection refused", LastErrorAt: now},
-		DeadLetters: []DeadLetter{{Child: "bbbbbbbbbbbbbbbbbbbbbbbb", Kind: "location", Received: now, Reason: "unknown child"}},
+		DeadLetters: []DeadLetter{{Child: "bbbbbbbbbbbbbbbbbbbbbbbb", Kind: "location", Received: now, Code: "unknown_child", Reason: "unknown child"}},
 		DeadTotal:   1,
 	}
 }
@@ -130,7 +130,7 @@ func TestPage_ShowsTheNumbersInPlainWords(t *testing.T) {
 		"6×", "the phone&#39;s clock is ahead",
 		`<b id="backlog-messages">42</b> messages (8.0 KB, the oldest 3 min old)`,
 		"waiting for central", "dial tcp: connection refused",
-		"unknown child", `id="retry"`, "hearth 1.2.3",
+		"unknown child", "add the child at central, then retry", `id="retry"`, "hearth 1.2.3",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)

@@ -47,7 +47,21 @@ type DeadLetter struct {
 	Child    string // hash
 	Kind     string
 	Received time.Time
-	Reason   string
+	Code     string // the reason's code (outbox.DeadCode)
+	Reason   string // central's answer, as stored
+}
+
+// deadWords explains a dead letter's reason code to a parent.
+var deadWords = map[string]string{
+	"unknown_child": "central does not know this child: add the child at central, then retry",
+	"foreign_child": "central has this child in another home",
+	"invalid":       "central could not read this data",
+	"too_old":       "older than central keeps",
+	"future":        "dated in the future: the phone's clock was ahead",
+	"unknown_type":  "a kind of data central does not know",
+	"too_large":     "too large for central",
+	"poison":        "central kept failing on this message while it stored the others",
+	"undecodable":   "the copy kept on this box is damaged",
 }
 
 // reasonWords explains a refusal reason (an ingest metric label) to a
