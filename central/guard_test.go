@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ type guardedServer struct {
 	tokens     []string
 	homes      []string
 	children   []string
-	logs       *syncBuffer
+	logs       *testutil.SyncBuffer
 	lookups    *atomic.Int64
 }
 
@@ -50,23 +49,6 @@ type pooledCounter struct {
 	store.Pooled
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func startGuarded(t *testing.T, homes int, edit func(*Config)) *guardedServer {
 	t.Helper()
 	cfg := DefaultConfig()
@@ -78,7 +60,7 @@ func startGuarded(t *testing.T, homes int, edit func(*Config)) *guardedServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &guardedServer{logs: &syncBuffer{}, lookups: &atomic.Int64{}}
+	g := &guardedServer{logs: &testutil.SyncBuffer{}, lookups: &atomic.Int64{}}
 	for i := range homes {
 		home, token, err := st.AddHome(context.Background(), fmt.Sprintf("home %d", i))
 		if err != nil {

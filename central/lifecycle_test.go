@@ -112,7 +112,7 @@ func TestServer_RosterNamesAndRotation(t *testing.T) {
 func TestServer_Version(t *testing.T) {
 	cfg := newTestConfig(t)
 	cfg.Version = "7.7.7-test"
-	var logs syncLog
+	var logs testutil.SyncBuffer
 	s := startWith(t, cfg, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	admin := "http://" + s.AdminAddr()
 	code, body := httpGet(t, admin+"/status")

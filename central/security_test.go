@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,7 +171,7 @@ func waitReady(t *testing.T, admin string, code int, want string) {
 // Ensure that a listener closed under the running server makes /readyz
 // fail with the reason, and that the stop is logged and counted.
 func TestServer_Ready_ListenerClosed(t *testing.T) {
-	var logs syncLog
+	var logs testutil.SyncBuffer
 	s := startWith(t, newTestConfig(t), nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	admin := "http://" + s.AdminAddr()
 	waitReady(t, admin, 200, "ready")
@@ -215,7 +214,7 @@ func TestServer_Ready_DatabaseNotWritable(t *testing.T) {
 	st := &failingWrites{Store: real}
 	full := "database or disk is full"
 	st.fail.Store(&full)
-	var logs syncLog
+	var logs testutil.SyncBuffer
 	s := startWith(t, cfg, st, slog.New(slog.NewTextHandler(&logs, nil)))
 	admin := "http://" + s.AdminAddr()
 	if code, body := httpGet(t, admin+"/readyz"); code != 503 || !strings.Contains(body, "the database cannot be written") || !strings.Contains(body, full) {
@@ -396,22 +395,4 @@ func TestServer_Pprof(t *testing.T) {
 	if code, _ := httpGet(t, on.admin+"/debug/pprof/cmdline"); code != 403 {
 		t.Fatalf("cmdline: %d", code)
 	}
-}
-
-// syncLog is a log sink safe for concurrent writes.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -7,38 +7,21 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/guardianai/hearth/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer the daemon's goroutines may log into.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startLogged starts a daemon whose log is returned, with edit applied.
-func startLogged(t *testing.T, edit func(*Config)) (*Daemon, *syncBuffer) {
+func startLogged(t *testing.T, edit func(*Config)) (*Daemon, *testutil.SyncBuffer) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen, cfg.AdminListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
 	if edit != nil {
 		edit(&cfg)
 	}
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	d, err := New(cfg, slog.New(slog.NewTextHandler(&out, nil)))
 	if err != nil {
 		t.Fatal(err)

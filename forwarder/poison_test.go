@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -237,7 +236,7 @@ func TestForwarder_Run_DeadLetterLogNamesChildAndType(t *testing.T) {
 	tc := startCentral(t, nil)
 	ob := openOutbox(t)
 	appendMsgs(t, ob, location("no-such-child-0123456789", 1))
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	f, err := New(Config{URL: tc.URL, Token: tc.Token, EdgeID: "e", Poll: 10 * time.Millisecond}, ob, nil, prometheus.NewRegistry(),
 		slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
@@ -259,22 +258,4 @@ func TestForwarder_Run_DeadLetterLogNamesChildAndType(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,38 +1,19 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/guardianai/hearth/internal/testutil"
 	"net"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/guardianai/hearth/internal/testutil"
+
 	"github.com/guardianai/hearth/loadgen/loadgentest"
 )
-
-// syncBuffer is an ack log the test can read while Run writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(s.b.String(), "\n"), "\n")
-}
 
 func testConfig(url string, mode Mode) Config {
 	cfg := DefaultConfig()
@@ -98,13 +79,13 @@ func TestRun_Pipeline(t *testing.T) {
 	srv := loadgentest.Start(t, loadgentest.Options{ErrorEvery: 5})
 	cfg := testConfig(srv.URL, ModeWS)
 	cfg.Phones, cfg.Messages, cfg.Pipeline = 2, 200, 16
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	cfg.AckLog = log
 	s := run(t, cfg)
 	if s.Acked != 320 || s.Errors != 80 {
 		t.Fatalf("acked %d errors %d, want 320 and 80", s.Acked, s.Errors)
 	}
-	got := log.lines()
+	got := log.Lines()
 	sort.Strings(got)
 	if want := keys(t, srv.Acked()); !equal(got, want) {
 		t.Errorf("ack log differs from the acks sent")
@@ -119,7 +100,7 @@ func TestRun_AckLog_OnlyAcked(t *testing.T) {
 			srv := loadgentest.Start(t, loadgentest.Options{ErrorEvery: 3})
 			cfg := testConfig(srv.URL, mode)
 			cfg.Phones, cfg.Messages = 3, 30
-			log := &syncBuffer{}
+			log := &testutil.SyncBuffer{}
 			cfg.AckLog = log
 			s := run(t, cfg)
 			if s.Acked != 60 || s.Errors != 30 {
@@ -128,7 +109,7 @@ func TestRun_AckLog_OnlyAcked(t *testing.T) {
 			if len(s.TopErrors) != 1 || s.TopErrors[0].Count != 30 || !strings.Contains(s.TopErrors[0].Reason, "refused by fixture") {
 				t.Errorf("top errors %+v", s.TopErrors)
 			}
-			got := log.lines()
+			got := log.Lines()
 			sort.Strings(got)
 			if want := keys(t, srv.Acked()); !equal(got, want) {
 				t.Errorf("ack log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -153,7 +134,7 @@ func TestRun_Reconnect(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			srv := loadgentest.Start(t, loadgentest.Options{CloseEvery: 7})
 			cfg := testConfig(srv.URL, mode)
-			log := &syncBuffer{}
+			log := &testutil.SyncBuffer{}
 			cfg.AckLog = log
 			s := run(t, cfg)
 			dropped := len(srv.Dropped())
@@ -166,7 +147,7 @@ func TestRun_Reconnect(t *testing.T) {
 			if mode != ModeHTTP && (s.Reconnects != uint64(dropped) || srv.Opened() != 4+dropped) {
 				t.Errorf("reconnects %d, server opened %d, want %d and %d", s.Reconnects, srv.Opened(), dropped, 4+dropped)
 			}
-			got := log.lines()
+			got := log.Lines()
 			sort.Strings(got)
 			want := keys(t, srv.Acked())
 			if !equal(got, want) || len(want) != 100 {
@@ -342,7 +323,7 @@ func TestRun_ServerRestart(t *testing.T) {
 			first := loadgentest.Start(t, loadgentest.Options{})
 			cfg := testConfig(first.URL, mode)
 			cfg.Messages, cfg.Duration = 0, 600*time.Millisecond
-			log := &syncBuffer{}
+			log := &testutil.SyncBuffer{}
 			cfg.AckLog = log
 			done := make(chan *Summary, 1)
 			go func() {
@@ -368,7 +349,7 @@ func TestRun_ServerRestart(t *testing.T) {
 			for _, k := range append(keys(t, first.Acked()), keys(t, second.Acked())...) {
 				stored[k] = true
 			}
-			lines := log.lines()
+			lines := log.Lines()
 			seen := map[string]bool{}
 			for _, l := range lines {
 				if seen[l] || !stored[l] {

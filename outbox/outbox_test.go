@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/guardianai/hearth/internal/testutil"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/guardianai/hearth/internal/testutil"
 
 	"github.com/guardianai/hearth"
 	"github.com/prometheus/client_golang/prometheus"
@@ -393,7 +394,7 @@ func TestOpen_Corrupt(t *testing.T) {
 			path := tempPath(t)
 			tc.make(t, path)
 			before, _ := os.ReadFile(path)
-			var log syncBuffer
+			var log testutil.SyncBuffer
 			o := mustOpen(t, path, Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 
 			asides, _ := filepath.Glob(path + ".corrupt-*")
@@ -940,22 +941,4 @@ func refused(t testing.TB, o *Outbox, reason string) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

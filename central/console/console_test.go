@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/central/fleet"
 	"github.com/guardianai/hearth/central/store"
+	htestutil "github.com/guardianai/hearth/internal/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/valyala/fasthttp"
@@ -37,28 +37,16 @@ type world struct {
 	home  string
 	token string
 	child string
-	log   *syncBuffer
+	log   *htestutil.SyncBuffer
 	reg   *prometheus.Registry
 	now   time.Time
 	mu    sync.Mutex
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{t: t, log: &syncBuffer{}, reg: prometheus.NewRegistry(), now: time.Now().UTC()}
+	w := &world{t: t, log: &htestutil.SyncBuffer{}, reg: prometheus.NewRegistry(), now: time.Now().UTC()}
 	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)

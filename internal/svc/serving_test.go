@@ -1,7 +1,6 @@
 package svc
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net"
@@ -12,24 +11,6 @@ import (
 
 	"github.com/guardianai/hearth/internal/testutil"
 )
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // acceptAll serves ln until Accept fails, like a server's Serve.
 func acceptAll(ln net.Listener) error {
@@ -48,7 +29,7 @@ func acceptAll(ln net.Listener) error {
 // Ensure that a listener closed under the server is reported with its
 // name and logged, and that one closed during a shutdown is not.
 func TestServing_ListenerStops(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	var mu sync.Mutex
 	up := map[string]bool{}
 	s := NewServing(slog.New(slog.NewTextHandler(&logs, nil)), func(name string, ok bool) {
