@@ -86,31 +86,13 @@ func pgRecordClockOffset(ctx context.Context, pool *pgPool, query, homeID string
 // pgLocations runs query (a child's fixes: ts, latitude, longitude, with
 // $1 the child and $2, $3 the inclusive bounds) for child from from to to.
 func pgLocations(ctx context.Context, pool *pgPool, query, child string, from, to time.Time) ([]hearth.Location, error) {
-	out := []hearth.Location{}
-	var l hearth.Location
-	err := pgEachRow(ctx, pool, query, []any{child, ceilMicro(from), micro(to)}, []any{&l.Timestamp, &l.Latitude, &l.Longitude}, func() {
-		l.Timestamp = l.Timestamp.UTC()
-		out = append(out, l)
-	})
-	if err != nil {
-		return nil, pgErr("read locations", err)
-	}
-	return out, nil
+	return pgLocPage(ctx, pool, query, child, ceilMicro(from), micro(to))
 }
 
 // pgVisits runs query (a child's visits: ts, url, accessed; arguments as
 // in pgLocations).
 func pgVisits(ctx context.Context, pool *pgPool, query, child string, from, to time.Time) ([]hearth.SiteVisit, error) {
-	out := []hearth.SiteVisit{}
-	var v hearth.SiteVisit
-	err := pgEachRow(ctx, pool, query, []any{child, ceilMicro(from), micro(to)}, []any{&v.Timestamp, &v.URL, &v.Accessed}, func() {
-		v.Timestamp = v.Timestamp.UTC()
-		out = append(out, v)
-	})
-	if err != nil {
-		return nil, pgErr("read site access", err)
-	}
-	return out, nil
+	return pgSitePage(ctx, pool, query, child, ceilMicro(from), micro(to))
 }
 
 // pgEachRow runs query with args on a pooled connection, scanning each

@@ -231,52 +231,18 @@ func (g *GuardianSQLite) ScreenTime(ctx context.Context, child, from, to string)
 // Locations reads a child's fixes, one per timestamp (the row hearth
 // keeps; duplicates the seed left are not read); see Store.
 func (g *GuardianSQLite) Locations(ctx context.Context, child string, from, to time.Time) ([]hearth.Location, error) {
-	rows, err := g.db.r.QueryContext(ctx, `SELECT k.ts, l.latitude, l.longitude
+	return sqliteLocPage(ctx, g.db.r, `SELECT k.ts, l.latitude, l.longitude
 		FROM hearth_locationhistory AS k JOIN accounts_child AS c ON c.id = k.child_id
 		JOIN backend_locationhistory AS l ON l.id = k.row_id
-		WHERE c.child_hash = ? AND k.ts >= ? AND k.ts <= ? ORDER BY k.ts`, child, fmtDjango(ceilMicro(from)), fmtDjango(to))
-	if err != nil {
-		return nil, sqliteErr("read locations", err)
-	}
-	defer rows.Close()
-	out := []hearth.Location{}
-	for rows.Next() {
-		var l hearth.Location
-		var ts string
-		if err := rows.Scan(&ts, &l.Latitude, &l.Longitude); err != nil {
-			return nil, sqliteErr("read locations", err)
-		}
-		if l.Timestamp, err = parseDjango(ts); err != nil {
-			return nil, sqliteErr("read locations", err)
-		}
-		out = append(out, l)
-	}
-	return out, sqliteErr("read locations", rows.Err())
+		WHERE c.child_hash = ? AND k.ts >= ? AND k.ts <= ? ORDER BY k.ts`, parseDjango, child, fmtDjango(ceilMicro(from)), fmtDjango(to))
 }
 
 // SiteAccess reads a child's visits, one per key; see Store.
 func (g *GuardianSQLite) SiteAccess(ctx context.Context, child string, from, to time.Time) ([]hearth.SiteVisit, error) {
-	rows, err := g.db.r.QueryContext(ctx, `SELECT k.ts, s.url, s.accessed
+	return sqliteSitePage(ctx, g.db.r, `SELECT k.ts, s.url, s.accessed
 		FROM hearth_siteaccesslog AS k JOIN accounts_child AS c ON c.id = k.child_id
 		JOIN backend_siteaccesslog AS s ON s.id = k.row_id
-		WHERE c.child_hash = ? AND k.ts >= ? AND k.ts <= ? ORDER BY k.ts, k.url`, child, fmtDjango(ceilMicro(from)), fmtDjango(to))
-	if err != nil {
-		return nil, sqliteErr("read site access", err)
-	}
-	defer rows.Close()
-	out := []hearth.SiteVisit{}
-	for rows.Next() {
-		var v hearth.SiteVisit
-		var ts string
-		if err := rows.Scan(&ts, &v.URL, &v.Accessed); err != nil {
-			return nil, sqliteErr("read site access", err)
-		}
-		if v.Timestamp, err = parseDjango(ts); err != nil {
-			return nil, sqliteErr("read site access", err)
-		}
-		out = append(out, v)
-	}
-	return out, sqliteErr("read site access", rows.Err())
+		WHERE c.child_hash = ? AND k.ts >= ? AND k.ts <= ? ORDER BY k.ts, k.url`, parseDjango, child, fmtDjango(ceilMicro(from)), fmtDjango(to))
 }
 
 // pruneBatch is how many rows one prune transaction deletes: small, so

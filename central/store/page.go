@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/guardianai/hearth"
-	"github.com/jackc/pgx/v5"
 )
 
 // Page selects one page of a read in key order: the rows after a cursor
@@ -82,6 +81,8 @@ func (g *GuardianSQLite) SiteAccessPage(ctx context.Context, child string, from,
 		child, fmtDjango(ceilMicro(from)), fmtDjango(to), a, a, p.AfterURL, p.Limit)
 }
 
+// sqliteLocPage runs query, which selects a child's fixes (ts as text,
+// latitude, longitude), with args; parse reads the time text.
 func sqliteLocPage(ctx context.Context, db *sql.DB, query string, parse func(string) (time.Time, error), args ...any) ([]hearth.Location, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -103,6 +104,8 @@ func sqliteLocPage(ctx context.Context, db *sql.DB, query string, parse func(str
 	return out, sqliteErr("read locations", rows.Err())
 }
 
+// sqliteSitePage runs query, which selects a child's visits (ts as text,
+// url, accessed), with args; parse reads the time text.
 func sqliteSitePage(ctx context.Context, db *sql.DB, query string, parse func(string) (time.Time, error), args ...any) ([]hearth.SiteVisit, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -156,20 +159,14 @@ func (g *GuardianPostgres) SiteAccessPage(ctx context.Context, child string, fro
 		child, ceilMicro(from), micro(to), p.siteAfter(from), p.AfterURL, p.Limit)
 }
 
+// pgLocPage runs query, which selects a child's fixes (ts, latitude,
+// longitude), with args.
 func pgLocPage(ctx context.Context, pool *pgPool, query string, args ...any) ([]hearth.Location, error) {
 	out := []hearth.Location{}
-	err := pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		var l hearth.Location
-		_, err = pgx.ForEachRow(rows, []any{&l.Timestamp, &l.Latitude, &l.Longitude}, func() error {
-			l.Timestamp = l.Timestamp.UTC()
-			out = append(out, l)
-			return nil
-		})
-		return err
+	var l hearth.Location
+	err := pgEachRow(ctx, pool, query, args, []any{&l.Timestamp, &l.Latitude, &l.Longitude}, func() {
+		l.Timestamp = l.Timestamp.UTC()
+		out = append(out, l)
 	})
 	if err != nil {
 		return nil, pgErr("read locations", err)
@@ -177,20 +174,14 @@ func pgLocPage(ctx context.Context, pool *pgPool, query string, args ...any) ([]
 	return out, nil
 }
 
+// pgSitePage runs query, which selects a child's visits (ts, url,
+// accessed), with args.
 func pgSitePage(ctx context.Context, pool *pgPool, query string, args ...any) ([]hearth.SiteVisit, error) {
 	out := []hearth.SiteVisit{}
-	err := pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		var v hearth.SiteVisit
-		_, err = pgx.ForEachRow(rows, []any{&v.Timestamp, &v.URL, &v.Accessed}, func() error {
-			v.Timestamp = v.Timestamp.UTC()
-			out = append(out, v)
-			return nil
-		})
-		return err
+	var v hearth.SiteVisit
+	err := pgEachRow(ctx, pool, query, args, []any{&v.Timestamp, &v.URL, &v.Accessed}, func() {
+		v.Timestamp = v.Timestamp.UTC()
+		out = append(out, v)
 	})
 	if err != nil {
 		return nil, pgErr("read site access", err)

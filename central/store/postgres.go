@@ -449,48 +449,14 @@ func (s *Postgres) screenTime(ctx context.Context, dayQuery, hourQuery, child, f
 
 // Locations reads a child's fixes; see Store.
 func (s *Postgres) Locations(ctx context.Context, child string, from, to time.Time) ([]hearth.Location, error) {
-	out := []hearth.Location{}
-	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT ts, latitude, longitude FROM locations
-			WHERE child = $1 AND ts >= $2 AND ts <= $3 ORDER BY ts`, child, ceilMicro(from), micro(to))
-		if err != nil {
-			return err
-		}
-		var l hearth.Location
-		_, err = pgx.ForEachRow(rows, []any{&l.Timestamp, &l.Latitude, &l.Longitude}, func() error {
-			l.Timestamp = l.Timestamp.UTC()
-			out = append(out, l)
-			return nil
-		})
-		return err
-	})
-	if err != nil {
-		return nil, pgErr("read locations", err)
-	}
-	return out, nil
+	return pgLocations(ctx, s.pool, `SELECT ts, latitude, longitude FROM locations
+		WHERE child = $1 AND ts >= $2 AND ts <= $3 ORDER BY ts`, child, from, to)
 }
 
 // SiteAccess reads a child's visits; see Store.
 func (s *Postgres) SiteAccess(ctx context.Context, child string, from, to time.Time) ([]hearth.SiteVisit, error) {
-	out := []hearth.SiteVisit{}
-	err := s.pool.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT ts, url, accessed FROM site_access
-			WHERE child = $1 AND ts >= $2 AND ts <= $3 ORDER BY ts, url COLLATE "C"`, child, ceilMicro(from), micro(to))
-		if err != nil {
-			return err
-		}
-		var v hearth.SiteVisit
-		_, err = pgx.ForEachRow(rows, []any{&v.Timestamp, &v.URL, &v.Accessed}, func() error {
-			v.Timestamp = v.Timestamp.UTC()
-			out = append(out, v)
-			return nil
-		})
-		return err
-	})
-	if err != nil {
-		return nil, pgErr("read site access", err)
-	}
-	return out, nil
+	return pgVisits(ctx, s.pool, `SELECT ts, url, accessed FROM site_access
+		WHERE child = $1 AND ts >= $2 AND ts <= $3 ORDER BY ts, url COLLATE "C"`, child, from, to)
 }
 
 // pgErr wraps err with the operation and marks failures that may pass when

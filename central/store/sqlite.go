@@ -391,48 +391,14 @@ func sqliteScreenTime(ctx context.Context, db *sql.DB, parse func(string) (time.
 
 // Locations reads a child's fixes; see Store.
 func (s *SQLite) Locations(ctx context.Context, child string, from, to time.Time) ([]hearth.Location, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT ts, latitude, longitude FROM locations
-		WHERE child = ? AND ts >= ? AND ts <= ? ORDER BY ts`, child, fmtTS(ceilMicro(from)), fmtTS(to))
-	if err != nil {
-		return nil, sqliteErr("read locations", err)
-	}
-	defer rows.Close()
-	out := []hearth.Location{}
-	for rows.Next() {
-		var l hearth.Location
-		var ts string
-		if err := rows.Scan(&ts, &l.Latitude, &l.Longitude); err != nil {
-			return nil, sqliteErr("read locations", err)
-		}
-		if l.Timestamp, err = parseTS(ts); err != nil {
-			return nil, sqliteErr("read locations", err)
-		}
-		out = append(out, l)
-	}
-	return out, sqliteErr("read locations", rows.Err())
+	return sqliteLocPage(ctx, s.r, `SELECT ts, latitude, longitude FROM locations
+		WHERE child = ? AND ts >= ? AND ts <= ? ORDER BY ts`, parseTS, child, fmtTS(ceilMicro(from)), fmtTS(to))
 }
 
 // SiteAccess reads a child's visits; see Store.
 func (s *SQLite) SiteAccess(ctx context.Context, child string, from, to time.Time) ([]hearth.SiteVisit, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT ts, url, accessed FROM site_access
-		WHERE child = ? AND ts >= ? AND ts <= ? ORDER BY ts, url`, child, fmtTS(ceilMicro(from)), fmtTS(to))
-	if err != nil {
-		return nil, sqliteErr("read site access", err)
-	}
-	defer rows.Close()
-	out := []hearth.SiteVisit{}
-	for rows.Next() {
-		var v hearth.SiteVisit
-		var ts string
-		if err := rows.Scan(&ts, &v.URL, &v.Accessed); err != nil {
-			return nil, sqliteErr("read site access", err)
-		}
-		if v.Timestamp, err = parseTS(ts); err != nil {
-			return nil, sqliteErr("read site access", err)
-		}
-		out = append(out, v)
-	}
-	return out, sqliteErr("read site access", rows.Err())
+	return sqliteSitePage(ctx, s.r, `SELECT ts, url, accessed FROM site_access
+		WHERE child = ? AND ts >= ? AND ts <= ? ORDER BY ts, url`, parseTS, child, fmtTS(ceilMicro(from)), fmtTS(to))
 }
 
 // fmtTS formats t for a TEXT time column, clamped to years 1-9999 so the
