@@ -78,7 +78,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 // StoreOptions are the store settings that cfg implies.
 func StoreOptions(cfg Config) store.Options {
 	return store.Options{Retention: cfg.Retention(), MaxFuture: hearth.DefaultMaxFuture, MaxConns: cfg.MaxDBConns, Schema: cfg.Schema,
-		ConnWait: cfg.DBWait}
+		ConnWait: cfg.DBWait, WriterWait: cfg.DBWait}
 }
 
 // New returns a Server on st and prepares its listeners; Start listens.

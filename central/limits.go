@@ -76,7 +76,7 @@ func (l *FloodLimits) Bind(b *config.Binder) {
 	b.Int(&l.BadTokenLimit, "bad-token-limit", "unknown tokens from one address (IPv6: /64) per window before it gets 429")
 	b.Duration(&l.BadTokenWindow, "bad-token-window", "window of bad-token-limit")
 	b.Int(&l.BatchesInFlight, "batches-in-flight", "edge batches this replica serves at once, all homes together (beyond: 503)")
-	b.Duration(&l.DBWait, "db-wait", "longest wait of a request for a database connection (beyond: 503)")
+	b.Duration(&l.DBWait, "db-wait", "longest wait of a request for a database connection, or on SQLite of a batch for the writer (beyond: 503)")
 }
 
 // Validate returns one error per limit that cannot work; largest is the

@@ -166,6 +166,11 @@ func (g *GuardianSQLite) Apply(ctx context.Context, home string, msgs []hearth.M
 		return []Result{}, nil
 	}
 	p := parse(msgs, g.opts)
+	done, err := g.db.writerTurn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	tx, err := g.db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, sqliteErr("apply batch", err)

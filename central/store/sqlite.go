@@ -22,7 +22,8 @@ import (
 type SQLite struct {
 	w, r *sql.DB
 	opts Options
-	path string // the database file, for messages about it
+	path string        // the database file, for messages about it
+	turn chan struct{} // held by the batch that has (or waits for) the writer
 }
 
 var _ Store = (*SQLite)(nil)
@@ -76,7 +77,7 @@ func openSQLiteConns(ctx context.Context, path string, opts Options) (*SQLite, e
 	}
 	r.SetMaxOpenConns(opts.MaxConns)
 	r.SetMaxIdleConns(opts.MaxConns)
-	return &SQLite{w: w, r: r, opts: opts, path: path}, nil
+	return &SQLite{w: w, r: r, opts: opts, path: path, turn: make(chan struct{}, 1)}, nil
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -125,6 +126,11 @@ func (s *SQLite) Apply(ctx context.Context, home string, msgs []hearth.Message) 
 		return []Result{}, nil
 	}
 	p := parse(msgs, s.opts)
+	done, err := s.writerTurn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, sqliteErr("apply batch", err)
@@ -142,6 +148,27 @@ func (s *SQLite) Apply(ctx context.Context, home string, msgs []hearth.Message) 
 		return nil, sqliteErr("apply batch: commit", err)
 	}
 	return results, nil
+}
+
+// writerTurn waits for this batch's turn at the single writer, at most
+// opts.WriterWait (when set): batches queue here, not in database/sql,
+// so a batch that would wait longer is shed with ErrBusy instead. done
+// ends the turn.
+func (s *SQLite) writerTurn(ctx context.Context) (done func(), err error) {
+	var timeout <-chan time.Time
+	if s.opts.WriterWait > 0 {
+		t := time.NewTimer(s.opts.WriterWait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case s.turn <- struct{}{}:
+		return func() { <-s.turn }, nil
+	case <-timeout:
+		return nil, fmt.Errorf("%w (waited %s for SQLite's writer)", ErrBusy, s.opts.WriterWait)
+	case <-ctx.Done():
+		return nil, sqliteErr("apply batch", ctx.Err())
+	}
 }
 
 // AddHome creates a home; see Store.

@@ -166,7 +166,11 @@ type Options struct {
 	// after ConnLifetime (default 30 min, so a failover or a new
 	// pg_hba.conf reaches every connection) or ConnIdleTime idle (default
 	// 5 min), and idle ones are checked every HealthCheckPeriod (default 30 s).
-	ConnWait          time.Duration
+	ConnWait time.Duration
+	// WriterWait, when positive, is ConnWait's counterpart on SQLite: a
+	// batch that waits longer for the single writer (behind other
+	// batches) fails with ErrBusy. 0: it waits as long as its context.
+	WriterWait        time.Duration
 	ConnLifetime      time.Duration
 	ConnIdleTime      time.Duration
 	HealthCheckPeriod time.Duration
