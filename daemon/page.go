@@ -121,9 +121,7 @@ type countingSink struct {
 func (s countingSink) StoreAsync(msgs []hearth.Message, done func(error)) {
 	s.Sink.StoreAsync(msgs, func(err error) {
 		if err == nil {
-			for _, m := range msgs {
-				s.tally.Stored(m.ChildHash, string(m.Kind), 1)
-			}
+			s.tally.StoredMessages(msgs)
 		}
 		done(err)
 	})

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/guardianai/hearth"
 )
 
 // Tally counts, per child, today's stored messages by kind and today's
@@ -24,7 +26,9 @@ type Tally struct {
 	now  func() time.Time
 
 	mu       sync.Mutex
-	day      string // YYYY-MM-DD in the local zone; counts are of this day
+	day      string    // YYYY-MM-DD in the local zone; counts are of this day
+	dayStart time.Time // the day's bounds, so that most calls compare times
+	dayEnd   time.Time // instead of formatting a date
 	children map[string]*childTally
 	dirty    bool
 }
@@ -53,7 +57,7 @@ func OpenTally(path string, now func() time.Time) (*Tally, error) {
 		now = time.Now
 	}
 	t := &Tally{path: path, now: now, children: map[string]*childTally{}}
-	t.day = dayOf(now())
+	t.setDay(now())
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return t, nil
@@ -73,16 +77,25 @@ func OpenTally(path string, now func() time.Time) (*Tally, error) {
 	return t, nil
 }
 
-func dayOf(t time.Time) string { return t.Local().Format(time.DateOnly) }
+// setDay makes the local day of now the tally's day.
+func (t *Tally) setDay(now time.Time) {
+	y, m, d := now.Local().Date()
+	t.dayStart = time.Date(y, m, d, 0, 0, 0, 0, time.Local)
+	t.dayEnd = t.dayStart.AddDate(0, 0, 1)
+	t.day = t.dayStart.Format(time.DateOnly)
+}
 
-// rollover starts a new day's counts when the local date changed; the
-// last message time of each child is kept. Called with mu held.
-func (t *Tally) rollover() {
-	day := dayOf(t.now())
-	if day == t.day {
+// rollover starts a new day's counts when now is not in the tally's day;
+// the last message time of each child is kept. Called with mu held.
+func (t *Tally) rollover(now time.Time) {
+	if !now.Before(t.dayStart) && now.Before(t.dayEnd) {
 		return
 	}
-	t.day, t.dirty = day, true
+	day := t.day
+	if t.setDay(now); t.day == day {
+		return
+	}
+	t.dirty = true
 	for h, c := range t.children {
 		if c.Last.IsZero() {
 			delete(t.children, h)
@@ -110,6 +123,21 @@ func (t *Tally) Stored(child, kind string, n int) {
 	})
 }
 
+// StoredMessages counts stored messages, each by its child and kind, in
+// one step (the sink reports a commit's messages together).
+func (t *Tally) StoredMessages(msgs []hearth.Message) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	t.rollover(now)
+	for _, m := range msgs {
+		if c := t.child(m.ChildHash); c != nil {
+			c.Stored = bump(c.Stored, string(m.Kind), 1)
+			c.Last, t.dirty = now, true
+		}
+	}
+}
+
 // Refused counts a refusal of a message from child with its reason.
 func (t *Tally) Refused(child, reason string) {
 	t.update(child, func(c *childTally, now time.Time) {
@@ -122,9 +150,10 @@ func (t *Tally) Refused(child, reason string) {
 func (t *Tally) update(child string, f func(c *childTally, now time.Time)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.rollover()
+	now := t.now()
+	t.rollover(now)
 	if c := t.child(child); c != nil {
-		f(c, t.now())
+		f(c, now)
 		t.dirty = true
 	}
 }
@@ -152,7 +181,7 @@ type ChildDay struct {
 func (t *Tally) Today() []ChildDay {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.rollover()
+	t.rollover(t.now())
 	out := make([]ChildDay, 0, len(t.children))
 	for h, c := range t.children {
 		out = append(out, ChildDay{Hash: h, Last: c.Last, Stored: clone(c.Stored), Refused: clone(c.Refused),
