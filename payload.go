@@ -159,31 +159,64 @@ func (p Payload) encode() []byte {
 	return out
 }
 
-// AckResult is what the seed's ack carried in "result" beside
-// "stored":true, as ordered key and JSON value pairs: screen_time "date",
-// location "timestamp" (Python's isoformat, as the seed printed it),
-// site_access "count".
-func (p Payload) AckResult() [][2]string {
+// AppendAckResult appends what the seed's ack carried in "result" beside
+// "stored":true, each pair preceded by a comma: screen_time ,"date":…,
+// location ,"timestamp":… (Python's isoformat, as the seed printed it),
+// site_access ,"count":…. It is on every ack's path, so it appends
+// instead of building strings.
+func (p Payload) AppendAckResult(b []byte) []byte {
 	switch {
 	case p.ScreenTime != nil:
-		return [][2]string{{"date", strconv.Quote(p.ScreenTime.Date)}}
+		b = append(b, `,"date":`...)
+		return strconv.AppendQuote(b, p.ScreenTime.Date)
 	case p.Location != nil:
-		return [][2]string{{"timestamp", strconv.Quote(PythonISOFormat(p.Location.Timestamp))}}
+		b = append(b, `,"timestamp":"`...)
+		b = AppendPythonISOFormat(b, p.Location.Timestamp)
+		return append(b, '"')
 	case p.SiteAccess != nil:
-		return [][2]string{{"count", strconv.Itoa(len(p.SiteAccess.Logs))}}
+		b = append(b, `,"count":`...)
+		return strconv.AppendInt(b, int64(len(p.SiteAccess.Logs)), 10)
 	}
-	return nil
+	return b
 }
 
-// PythonISOFormat formats t as Python's datetime.isoformat() prints an
-// aware UTC time with microsecond precision: 2025-12-10T10:30:00+00:00, or
-// 2025-12-10T10:30:00.123000+00:00 when it has a fraction.
-func PythonISOFormat(t time.Time) string {
+// AppendPythonISOFormat appends t as Python's datetime.isoformat() prints
+// an aware UTC time with microsecond precision: 2025-12-10T10:30:00+00:00,
+// or 2025-12-10T10:30:00.123000+00:00 when it has a fraction. Digits are
+// appended by hand: time.Format's layout machinery cost a tenth of the
+// edge's CPU per message, most of it growing the replying goroutine's stack.
+func AppendPythonISOFormat(b []byte, t time.Time) []byte {
 	t = t.UTC().Truncate(time.Microsecond)
-	if t.Nanosecond() == 0 {
-		return t.Format("2006-01-02T15:04:05+00:00")
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 { // outside what the checks let in
+		if t.Nanosecond() == 0 {
+			return t.AppendFormat(b, "2006-01-02T15:04:05+00:00")
+		}
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000000+00:00")
 	}
-	return t.Format("2006-01-02T15:04:05.000000+00:00")
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = appendDigits(append(b, '-'), int(month), 2)
+	b = appendDigits(append(b, '-'), day, 2)
+	b = appendDigits(append(b, 'T'), hour, 2)
+	b = appendDigits(append(b, ':'), minute, 2)
+	b = appendDigits(append(b, ':'), sec, 2)
+	if us := t.Nanosecond() / 1000; us != 0 {
+		b = appendDigits(append(b, '.'), us, 6)
+	}
+	return append(b, "+00:00"...)
+}
+
+// appendDigits appends the last width decimal digits of v (v >= 0),
+// zero-padded.
+func appendDigits(b []byte, v, width int) []byte {
+	n := len(b) + width
+	b = append(b, "000000000"[:width]...)
+	for i := n - 1; i >= n-width; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
 }
 
 // clip shortens s for an error message so that a hostile value cannot

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -795,7 +796,7 @@ func TestCheck_SiteAccess_Logs(t *testing.T) {
 		if fmt.Sprint(noteList(c.Notes)) != fmt.Sprint(tc.notes) {
 			t.Errorf("%s: notes %q, want %q", tc.name, noteList(c.Notes), tc.notes)
 		}
-		if got := c.Payload.AckResult(); len(got) != 1 || got[0] != [2]string{"count", tc.count} {
+		if got := string(c.Payload.AppendAckResult(nil)); got != `,"count":`+tc.count {
 			t.Errorf("%s: AckResult %q, want count %s", tc.name, got, tc.count)
 		}
 		if tc.count == "0" && (string(c.Data) != noSites || c.Payload.Rows() != 0 || c.Payload.SiteAccess.Logs == nil) {
@@ -1189,37 +1190,39 @@ func TestPayload_Rows(t *testing.T) {
 			t.Errorf("%s %s: Rows = %d, want %d", tc.kind, tc.data, got, tc.rows)
 		}
 	}
-	if (Payload{}).Rows() != 0 || (Payload{}).AckResult() != nil {
+	if (Payload{}).Rows() != 0 || len((Payload{}).AppendAckResult(nil)) != 0 {
 		t.Error("empty Payload has rows or an ack result")
 	}
 }
 
-// Ensure that AckResult gives the seed's ack keys: the date, the
+// Ensure that AppendAckResult gives the seed's ack keys: the date, the
 // location's timestamp as Python's isoformat() printed it, the count of
 // visits stored.
-func TestPayload_AckResult(t *testing.T) {
+func TestPayload_AppendAckResult(t *testing.T) {
 	for _, tc := range []struct {
 		kind Kind
 		data string
 		want string
 	}{
-		{KindScreenTime, screen(`"2025-1-5"`, "1", "{}"), `[[date "2025-01-05"]]`},
-		{KindLocation, seedLocation, `[[timestamp "2025-12-10T10:30:00+00:00"]]`},
-		{KindLocation, loc(`"2025-12-10T11:30:00.5+01:00"`, "1", "1"), `[[timestamp "2025-12-10T10:30:00.500000+00:00"]]`},
-		{KindLocation, loc(`"2025-12-10T10:30:00.123456789Z"`, "1", "1"), `[[timestamp "2025-12-10T10:30:00.123456+00:00"]]`},
-		{KindSiteAccess, seedSiteAccess, `[[count 1]]`},
-		{KindSiteAccess, `{"logs":[{"url":"u"},` + strings.TrimPrefix(seedSiteAccess, `{"logs": [`), `[[count 1]]`},
-		{KindSiteAccess, `{}`, `[[count 0]]`},
+		{KindScreenTime, screen(`"2025-1-5"`, "1", "{}"), `,"date":"2025-01-05"`},
+		{KindLocation, seedLocation, `,"timestamp":"2025-12-10T10:30:00+00:00"`},
+		{KindLocation, loc(`"2025-12-10T11:30:00.5+01:00"`, "1", "1"), `,"timestamp":"2025-12-10T10:30:00.500000+00:00"`},
+		{KindLocation, loc(`"2025-12-10T10:30:00.123456789Z"`, "1", "1"), `,"timestamp":"2025-12-10T10:30:00.123456+00:00"`},
+		{KindSiteAccess, seedSiteAccess, `,"count":1`},
+		{KindSiteAccess, `{"logs":[{"url":"u"},` + strings.TrimPrefix(seedSiteAccess, `{"logs": [`), `,"count":1`},
+		{KindSiteAccess, `{}`, `,"count":0`},
 	} {
-		if got := fmt.Sprint(mustCheck(t, ModeSeed, tc.kind, tc.data, Window{}).Payload.AckResult()); got != tc.want {
-			t.Errorf("%s %s: AckResult = %s, want %s", tc.kind, tc.data, got, tc.want)
+		if got := string(mustCheck(t, ModeSeed, tc.kind, tc.data, Window{}).Payload.AppendAckResult(nil)); got != tc.want {
+			t.Errorf("%s %s: AppendAckResult = %s, want %s", tc.kind, tc.data, got, tc.want)
 		}
 	}
 }
 
-// Ensure that PythonISOFormat prints UTC with microseconds only when there
-// is a fraction, as Python's datetime.isoformat() did.
-func TestPythonISOFormat(t *testing.T) {
+// Ensure that AppendPythonISOFormat prints UTC with microseconds only when
+// there is a fraction, as Python's datetime.isoformat() did, and that its
+// hand-made digits agree with time.Format over the years the checks admit
+// and beyond.
+func TestAppendPythonISOFormat(t *testing.T) {
 	for _, tc := range []struct {
 		t    time.Time
 		want string
@@ -1229,9 +1232,23 @@ func TestPythonISOFormat(t *testing.T) {
 		{time.Date(2025, 12, 10, 10, 30, 0, 999, time.UTC), "2025-12-10T10:30:00+00:00"},
 		{time.Date(2025, 12, 10, 10, 30, 0, 120_000_000, time.UTC), "2025-12-10T10:30:00.120000+00:00"},
 		{time.Date(2025, 12, 10, 11, 30, 0, 0, time.FixedZone("", 3600)), "2025-12-10T10:30:00+00:00"},
+		{time.Date(2000, 1, 1, 0, 0, 0, 999_999_999, time.UTC), "2000-01-01T00:00:00.999999+00:00"},
+		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "10000-01-01T00:00:00+00:00"},
 	} {
-		if got := PythonISOFormat(tc.t); got != tc.want {
-			t.Errorf("PythonISOFormat(%v) = %s, want %s", tc.t, got, tc.want)
+		if got := string(AppendPythonISOFormat([]byte("x"), tc.t)); got != "x"+tc.want {
+			t.Errorf("AppendPythonISOFormat(%v) = %s, want x%s", tc.t, got, tc.want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		tm := time.Unix(rng.Int64N(1<<35)-1<<33, rng.Int64N(1e9)).In(time.FixedZone("", rng.IntN(50000)-25000))
+		u := tm.UTC().Truncate(time.Microsecond)
+		want := u.Format("2006-01-02T15:04:05.000000+00:00")
+		if u.Nanosecond() == 0 {
+			want = u.Format("2006-01-02T15:04:05+00:00")
+		}
+		if got := string(AppendPythonISOFormat(nil, tm)); got != want {
+			t.Fatalf("AppendPythonISOFormat(%v) = %s, time.Format gives %s", tm, got, want)
 		}
 	}
 }

@@ -65,11 +65,60 @@ func parseFloat(raw json.RawMessage) (float64, bool, error) {
 		}
 		return f, true, nil
 	}
-	var f float64
-	if !isNumber(raw) || json.Unmarshal(raw, &f) != nil {
+	// A JSON number is what strconv reads (encoding/json calls it too), and
+	// going through json.Unmarshal cost a reflection pass per coordinate.
+	if !isJSONNumber(raw) {
+		return 0, false, fmt.Errorf("must be a number, not %s", clip(string(raw)))
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil { // out of float64's range, as json.Unmarshal refused it
 		return 0, false, fmt.Errorf("must be a number, not %s", clip(string(raw)))
 	}
 	return f, false, nil
+}
+
+// isJSONNumber reports whether raw is exactly one JSON number
+// (-?int frac? exp?), so that strconv's wider syntax (hex, inf, nan,
+// underscores) never gets in.
+func isJSONNumber(raw []byte) bool {
+	i := 0
+	if i < len(raw) && raw[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(raw) && raw[i] == '0':
+		i++
+	case i < len(raw) && raw[i] >= '1' && raw[i] <= '9':
+		i = skipDigits(raw, i)
+	default:
+		return false
+	}
+	if i < len(raw) && raw[i] == '.' {
+		j := skipDigits(raw, i+1)
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	if i < len(raw) && (raw[i] == 'e' || raw[i] == 'E') {
+		i++
+		if i < len(raw) && (raw[i] == '+' || raw[i] == '-') {
+			i++
+		}
+		j := skipDigits(raw, i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(raw)
+}
+
+func skipDigits(raw []byte, i int) int {
+	for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 func isNumber(raw []byte) bool {

@@ -27,12 +27,7 @@ func encodeAck(c *hearth.Checked, id []byte) []byte {
 // appendResult appends the seed's result keys and the notes, each
 // preceded by a comma.
 func appendResult(b []byte, c *hearth.Checked) []byte {
-	for _, kv := range c.Payload.AckResult() {
-		b = append(b, ',')
-		b = appendString(b, kv[0])
-		b = append(b, ':')
-		b = append(b, kv[1]...)
-	}
+	b = c.Payload.AppendAckResult(b)
 	b = appendNotes(b, "ignored", c.Notes, true)
 	return appendNotes(b, "normalised", c.Notes, false)
 }
