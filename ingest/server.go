@@ -144,6 +144,7 @@ type Server struct {
 	recent   *recentChildren
 	stopPing chan struct{}
 	stopOnce sync.Once
+	drainers *drainers       // write the sessions' replies
 	guard    *netguard.Guard // admits connections at accept (GuardListener)
 	warn     svc.LogLimiter  // "retry later" warnings: a flood of them must not fill a router's disk
 }
@@ -173,6 +174,7 @@ func New(sink Sink, roster Roster, cfg Config, reg prometheus.Registerer, log *s
 		stopPing: make(chan struct{}),
 	}
 	s.guard = s.newGuard(reg)
+	s.drainers = newDrainers(maxIdleDrainers, s.stopPing)
 	go s.pingLoop()
 	s.upgrader = websocket.FastHTTPUpgrader{
 		// Frames are a few hundred bytes; a larger frame takes more reads.
@@ -185,6 +187,11 @@ func New(sink Sink, roster Roster, cfg Config, reg prometheus.Registerer, log *s
 	}
 	return s
 }
+
+// maxIdleDrainers bounds the reply writers kept waiting for work: enough
+// for a household's phones and a load test's bursts, a few hundred KiB of
+// stacks at most when all are parked.
+const maxIdleDrainers = 64
 
 // Paths served by Handle.
 const (

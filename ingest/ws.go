@@ -344,7 +344,7 @@ func (ss *session) enqueue(rep *reply) {
 	ss.replies <- rep
 	if ss.writing.CompareAndSwap(false, true) {
 		ss.writers.Add(1)
-		go ss.drain()
+		ss.srv.drainers.start(ss)
 	}
 }
 
