@@ -33,6 +33,8 @@ fuzz:
 	$(GO) test -run x -fuzz FuzzDecodeBatch -fuzztime $(FUZZTIME) ./central/
 	$(GO) test -run x -fuzz FuzzEdgeAckedCentralKeeps -fuzztime $(FUZZTIME) ./central/
 	$(GO) test -run x -fuzz FuzzOnePassCheck -fuzztime $(FUZZTIME) .
+	$(GO) test -run x -fuzz FuzzParseFloat -fuzztime $(FUZZTIME) .
+	$(GO) test -run x -fuzz FuzzJSONString -fuzztime $(FUZZTIME) .
 	$(GO) test -run x -fuzz FuzzScanBatch -fuzztime $(FUZZTIME) ./central/
 	$(GO) test -run x -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./outbox/
 

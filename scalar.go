@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // number is a count as the seed's int() read it.
@@ -25,8 +26,8 @@ type number struct {
 func parseCount(raw json.RawMessage) (number, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		s, ok := jsonString(raw)
+		if !ok {
 			return number{}, errors.New("must be a whole number of seconds")
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
@@ -55,8 +56,8 @@ func parseCount(raw json.RawMessage) (number, error) {
 func parseFloat(raw json.RawMessage) (float64, bool, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		s, ok := jsonString(raw)
+		if !ok {
 			return 0, false, errors.New("must be a number")
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
@@ -119,6 +120,33 @@ func skipDigits(raw []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// jsonString reads raw as one JSON string, as json.Unmarshal into a string
+// does. A string without escapes, control characters or invalid UTF-8
+// (every timestamp a phone sends) is copied out directly: the reflection
+// pass cost more than the rest of a location's check.
+func jsonString(raw json.RawMessage) (string, bool) {
+	raw = bytes.Trim(raw, " \t\r\n")
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && plainJSONText(raw[1:len(raw)-1]) {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// plainJSONText reports whether b is the inside of a JSON string that
+// needs no decoding: no quote, backslash or control character, valid UTF-8.
+func plainJSONText(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(b)
 }
 
 func isNumber(raw []byte) bool {
@@ -268,8 +296,8 @@ func requiredString(field string, raw json.RawMessage, missing string) (string, 
 	if isNull(raw) {
 		return "", invalid(field, missing)
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	s, ok := jsonString(raw)
+	if !ok {
 		return "", invalid(field, "must be a string")
 	}
 	if s == "" {

@@ -44,3 +44,18 @@ func FuzzParseFloat(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJSONString checks jsonString against json.Unmarshal into a string.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{`"2025-12-10T10:30:00Z"`, `""`, `"a\"b"`, `"\u00e9"`, "\"\xff\"", `"a"b"`, ` "x" `, `"x`, "\"\x01\"", `1`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want string
+		jsonErr := json.Unmarshal([]byte(s), &want)
+		got, ok := jsonString(json.RawMessage(s))
+		if ok != (jsonErr == nil) || ok && got != want {
+			t.Fatalf("jsonString(%q) = %q, %v; json.Unmarshal %q, %v", s, got, ok, want, jsonErr)
+		}
+	})
+}
