@@ -128,3 +128,45 @@ func TestServer_Version(t *testing.T) {
 		t.Fatalf("ready line without the version:\n%s", l)
 	}
 }
+
+// Ensure that over HTTP a child detached from its home leaves the home's
+// roster, its edge's batch for it is refused as another home's child
+// (with a reason, counted), the home's reader token may no longer read it,
+// and the admin token still reads the data it kept.
+func TestServer_DetachedChild(t *testing.T) {
+	ts := startTestServer(t, func(c *Config) { c.AdminToken = testAdminToken })
+	ctx := context.Background()
+	home := ts.homeOf(t, ts.child)
+	_, reader, err := ts.store.AddReader(ctx, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	batch := func(seq int) string {
+		return fmt.Sprintf(`{"edge_id":"e","sent_at":%q,"messages":[%s]}`, now.Format(time.RFC3339Nano), location(seq, ts.child, now.Add(time.Duration(-seq)*time.Second)))
+	}
+	if code, reply, _ := ts.post(t, []byte(batch(1)), nil); code != 200 || !strings.Contains(reply, `"ok"`) {
+		t.Fatalf("batch before detach: %d %s", code, reply)
+	}
+	if err := ts.store.DetachChild(ctx, home, ts.child); err != nil {
+		t.Fatal(err)
+	}
+	if code, r := roster(t, ts.url, ts.token, nil); code != 200 || len(r.Children) != 0 {
+		t.Fatalf("roster after detach: %d %+v", code, r)
+	}
+	code, reply, _ := ts.post(t, []byte(batch(2)), nil)
+	var br hearth.BatchReply
+	if err := json.Unmarshal([]byte(reply), &br); code != 200 || err != nil || len(br.Results) != 1 ||
+		br.Results[0].Code != "foreign_child" || !strings.Contains(br.Results[0].Error, "does not belong") {
+		t.Fatalf("batch for the detached child: %d %s", code, reply)
+	}
+	if code, reply := do(t, nil, "GET", ts.url+locationsPath(ts.child), reader, nil); code != 403 {
+		t.Fatalf("the former home's reader token: %d %s, want 403", code, reply)
+	}
+	if code, reply := do(t, nil, "GET", ts.url+locationsPath(ts.child), testAdminToken, nil); code != 200 || strings.Count(reply, `"latitude"`) != 1 {
+		t.Fatalf("admin token reading the kept data: %d %s, want the one location sent before the detach", code, reply)
+	}
+	if _, m := httpGet(t, ts.admin+"/metrics"); !strings.Contains(m, `hearth_central_messages_total{code="foreign_child",status="rejected"} 1`) {
+		t.Fatalf("the refusal is not counted:\n%s", testutil.GrepLines(m, "messages_total"))
+	}
+}

@@ -162,6 +162,17 @@ func TestSink_Store(t *testing.T) {
 	if ok, err := roster.Known(ctx, "nobody"); ok || err != nil {
 		t.Fatalf("roster of an unknown child: %v %v", ok, err)
 	}
+	// A child detached from its home (its data kept) is on no roster:
+	// its phone sending straight to central is refused too.
+	if err := st.DetachChild(ctx, home, kid); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := roster.Known(ctx, kid); ok || err != nil {
+		t.Fatalf("roster of a detached child: %v %v", ok, err)
+	}
+	if err := storeSync(sink, []hearth.Message{msg(kid)}); !errors.Is(err, hearth.ErrUnknownChild) {
+		t.Fatalf("detached child: %v, want hearth.ErrUnknownChild", err)
+	}
 	st.Close()
 	if err := storeSync(sink, []hearth.Message{msg(kid)}); !errors.Is(err, hearth.ErrUnavailable) {
 		t.Fatalf("closed store: %v, want hearth.ErrUnavailable", err)

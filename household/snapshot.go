@@ -54,7 +54,7 @@ type DeadLetter struct {
 // deadWords explains a dead letter's reason code to a parent.
 var deadWords = map[string]string{
 	"unknown_child": "central does not know this child: add the child at central, then retry",
-	"foreign_child": "central has this child in another home",
+	"foreign_child": "central has this child in another home, or took it out of this one (its data stays at central)",
 	"invalid":       "central could not read this data",
 	"too_old":       "older than central keeps",
 	"future":        "dated in the future: the phone's clock was ahead",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -34,16 +35,20 @@ func (c *Console) servePost(ctx *fasthttp.RequestCtx, w who, path string) {
 		c.logout(ctx, w)
 		return
 	}
-	rest, ok := strings.CutPrefix(path, "/homes/")
-	if !ok {
-		textError(ctx, "not found: actions are POST /homes/<id>/{rotate-token,revoke,remove} and /homes/<id>/children/<hash>/remove\n", fasthttp.StatusNotFound)
-		return
-	}
-	home, action, _ := strings.Cut(rest, "/")
 	// Not derived from the request (fasthttp ends its context only at
 	// shutdown); an erase of years of data gets minutes.
 	actx, cancel := context.WithTimeout(context.Background(), c.o.StoreTimeout*30)
 	defer cancel()
+	if child, ok := strings.CutPrefix(path, "/children/"); ok && strings.HasSuffix(child, "/erase") {
+		c.eraseDetached(ctx, actx, w, strings.TrimSuffix(child, "/erase"))
+		return
+	}
+	rest, ok := strings.CutPrefix(path, "/homes/")
+	if !ok {
+		textError(ctx, "not found: actions are POST /homes/<id>/{rotate-token,revoke,remove}, /homes/<id>/children/<hash>/remove and /children/<hash>/erase\n", fasthttp.StatusNotFound)
+		return
+	}
+	home, action, _ := strings.Cut(rest, "/")
 	switch {
 	case action == "rotate-token":
 		c.rotate(ctx, actx, w, home, string(form.Peek("grace")))
@@ -104,19 +109,34 @@ func (c *Console) removeChild(ctx *fasthttp.RequestCtx, actx context.Context, w 
 		return
 	}
 	n, err := c.ops(w).RemoveChild(actx, home, child, erase)
-	msg := "Child " + child + " detached from home " + home + "; its data stays."
 	if erase {
-		msg = fmt.Sprintf("Child %s removed with its data (%d rows erased).", child, n)
+		c.act(ctx, w, home, fmt.Sprintf("Child %s removed with its data (%d rows erased).", child, n), err)
+		return
 	}
-	c.act(ctx, w, home, msg, err)
+	c.act(ctx, w, home, "Child "+child+" detached from home "+home+"; its data stays, on its own page until erased there. "+
+		"hearth-central child add puts it back in a home with its data.", err, "/children/"+url.PathEscape(child))
 }
 
-// act answers an action's outcome: a page for a browser, JSON for a script.
-func (c *Console) act(ctx *fasthttp.RequestCtx, w who, home, msg string, err error) {
+// eraseDetached erases a child detached from every home (its page offers
+// it): no home names it any more.
+func (c *Console) eraseDetached(ctx *fasthttp.RequestCtx, actx context.Context, w who, child string) {
+	child, err := url.PathUnescape(child)
+	if err != nil {
+		textError(ctx, "bad child hash in the path\n", fasthttp.StatusBadRequest)
+		return
+	}
+	if !c.confirmed(ctx) {
+		return
+	}
+	n, err := c.ops(w).RemoveChild(actx, "", child, true)
+	c.act(ctx, w, "", fmt.Sprintf("Child %s removed with its data (%d rows erased).", child, n), err)
+}
+
+// act answers an action's outcome: a page for a browser, JSON for a
+// script. The page links back to back[0] when given, else to the home.
+func (c *Console) act(ctx *fasthttp.RequestCtx, w who, home, msg string, err error, back ...string) {
 	status := fasthttp.StatusOK
 	switch {
-	case errors.Is(err, store.ErrKeepsData):
-		status, msg = fasthttp.StatusConflict, "hearth's own schema keeps a child's data under its home: remove it with its data instead."
 	case errors.Is(err, store.ErrNotFound):
 		status, msg = fasthttp.StatusNotFound, "No such home or child (removed already?)."
 	case errors.Is(err, store.ErrUnavailable):
@@ -130,9 +150,13 @@ func (c *Console) act(ctx *fasthttp.RequestCtx, w who, home, msg string, err err
 		writeJSON(ctx, map[string]any{"ok": err == nil, "message": msg})
 		return
 	}
-	back := "/"
-	if home != "" && err == nil {
-		back = "/homes/" + home
+	to := "/"
+	switch {
+	case err != nil:
+	case len(back) > 0:
+		to = back[0]
+	case home != "":
+		to = "/homes/" + home
 	}
-	c.render(ctx, status, "done", donePage{page: c.page("Done", w, 0), Message: msg, Back: back})
+	c.render(ctx, status, "done", donePage{page: c.page("Done", w, 0), Message: msg, Back: to})
 }

@@ -335,6 +335,45 @@ func TestConsole_ChildPageAudited(t *testing.T) {
 	}
 }
 
+// Ensure that a child removed without its data leaves its home's page,
+// keeps its data on its own page, which then offers to erase it, and that
+// the erase needs the confirmation and deletes it; all audited.
+func TestConsole_DetachThenErase(t *testing.T) {
+	w := newWorld(t)
+	c := w.browser()
+	csrf := w.login(c)
+	resp, page := w.do(c, "POST", "/homes/"+w.home+"/children/"+w.child+"/remove", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != 200 || !strings.Contains(page, "its data stays") || !strings.Contains(page, `href="/children/`+w.child+`"`) {
+		t.Fatalf("detach: %d\n%s", resp.StatusCode, page)
+	}
+	if _, page := w.do(c, "GET", "/homes/"+w.home, nil); strings.Contains(page, "/children/"+w.child) {
+		t.Fatalf("home page still lists the detached child:\n%s", page)
+	}
+	resp, page = w.do(c, "GET", "/children/"+w.child, nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, "in no home") || !strings.Contains(page, "51.50000") ||
+		!strings.Contains(page, `action="/children/`+w.child+`/erase"`) {
+		t.Fatalf("detached child's page: %d\n%s", resp.StatusCode, page)
+	}
+	resp, _ = w.do(c, "POST", "/children/"+w.child+"/erase", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("erase without confirm: %d, want 400", resp.StatusCode)
+	}
+	resp, page = w.do(c, "POST", "/children/"+w.child+"/erase", url.Values{"confirm": {"yes"}}, "Authorization", "Bearer "+adminToken)
+	if resp.StatusCode != 200 || !strings.Contains(page, `"ok":true`) || !strings.Contains(page, "4 rows erased") {
+		t.Fatalf("erase of the detached child: %d %s", resp.StatusCode, page)
+	}
+	if resp, _ := w.do(c, "GET", "/children/"+w.child, nil); resp.StatusCode != 404 {
+		t.Fatalf("erased child's page: %d, want 404", resp.StatusCode)
+	}
+	resp, _ = w.do(c, "POST", "/children/"+w.child+"/erase", url.Values{"csrf": {csrf}, "confirm": {"yes"}})
+	if resp.StatusCode != 404 {
+		t.Fatalf("erasing again: %d, want 404", resp.StatusCode)
+	}
+	if l := w.log.String(); !strings.Contains(l, fleet.AuditDetachChild) || !strings.Contains(l, fleet.AuditEraseChild) {
+		t.Fatalf("audit lines:\n%s", l)
+	}
+}
+
 // Ensure that without an admin token the console is closed, saying why.
 func TestConsole_Off(t *testing.T) {
 	w := newWorld(t)

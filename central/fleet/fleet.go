@@ -65,9 +65,11 @@ func (o Ops) RemoveHome(ctx context.Context, home string) (int64, error) {
 	return n, err
 }
 
-// RemoveChild detaches a child from its home, or with erase deletes its
-// data and the child. home must be the child's home either way, so a
-// typo cannot erase another home's child.
+// RemoveChild detaches a child from its home, keeping its data, or with
+// erase deletes its data and the child. home must be one of the child's
+// homes, so a typo cannot erase another home's child; a child detached
+// from every home is no home's, so it is erased by its hash alone (home
+// is then "" or its former home, which is not checked).
 func (o Ops) RemoveChild(ctx context.Context, home, child string, erase bool) (int64, error) {
 	if !erase {
 		err := o.Store.DetachChild(ctx, home, child)
@@ -75,7 +77,7 @@ func (o Ops) RemoveChild(ctx context.Context, home, child string, erase bool) (i
 		return 0, err
 	}
 	homes, known, err := o.Store.ChildHomes(ctx, child)
-	if err == nil && (!known || !slices.Contains(homes, home)) {
+	if err == nil && (!known || len(homes) > 0 && !slices.Contains(homes, home)) {
 		err = fmt.Errorf("child %q in home %q: %w", child, home, store.ErrNotFound)
 	}
 	var n int64

@@ -48,6 +48,32 @@ func TestOps_RemoveChild_WrongHome(t *testing.T) {
 	}
 }
 
+// Ensure that a child detached from its home (its data kept) can no
+// longer be erased by naming it with no home while it was in one, and is
+// erased by its hash alone once detached, both audited.
+func TestOps_RemoveChild_DetachThenErase(t *testing.T) {
+	ops, log, home := newOps(t)
+	ctx := context.Background()
+	if _, err := ops.RemoveChild(ctx, "", "kid", true); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("erase of a child in a home without naming it: %v, want ErrNotFound", err)
+	}
+	if _, err := ops.RemoveChild(ctx, home, "kid", false); err != nil {
+		t.Fatalf("detach: %v", err)
+	}
+	if homes, known, err := ops.Store.ChildHomes(ctx, "kid"); err != nil || !known || len(homes) != 0 {
+		t.Fatalf("after detach: homes %v known %v err %v, want known in no home", homes, known, err)
+	}
+	if _, err := ops.RemoveChild(ctx, "", "kid", true); err != nil {
+		t.Fatalf("erase of the detached child: %v", err)
+	}
+	if _, known, _ := ops.Store.ChildHomes(ctx, "kid"); known {
+		t.Fatal("the erased child is still known")
+	}
+	if l := log.String(); !strings.Contains(l, AuditDetachChild) || strings.Count(l, AuditEraseChild) != 2 || !strings.Contains(l, "result=ok") {
+		t.Fatalf("audit lines: %s", l)
+	}
+}
+
 // Ensure that live edge state fresher than the store's wins, keeping the
 // token state only the store knows.
 func TestHomes_LiveFresher(t *testing.T) {

@@ -152,7 +152,9 @@ func (p *parsed) plan(home string, msgs []hearth.Message, owned owners) ([]Resul
 	for i := range msgs {
 		owner, known := owned[msgs[i].ChildHash]
 		switch {
-		case !known:
+		case !known, home == "" && owner == notHome:
+			// notHome without a home: a child of hearth's schema detached
+			// from its home is on no roster, central's device listener's too.
 			results[i] = rejected(CodeUnknownChild, "unknown child")
 		case home != "" && owner != home:
 			results[i] = rejected(CodeForeignChild, "child does not belong to this home")

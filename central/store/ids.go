@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -75,23 +74,32 @@ func parseRange(from, to string) error {
 	return nil
 }
 
-// childHomes is ChildHomes for a schema where a child has one home.
-func childHomes(ctx context.Context, s interface {
-	ChildHome(context.Context, string) (string, bool, error)
-}, hash string) ([]string, bool, error) {
-	h, ok, err := s.ChildHome(ctx, hash)
-	if !ok || err != nil {
-		return nil, ok, err
+// homeList is the homes of a child of hearth's schema, where a child has
+// one home, or none (inHome false) once detached from it.
+func homeList(home string, inHome bool) []string {
+	if !inHome {
+		return []string{}
 	}
-	return []string{h}, true, nil
+	return []string{home}
 }
 
-// ChildHomes returns a child's home; see Store.
-func (s *SQLite) ChildHomes(ctx context.Context, hash string) ([]string, bool, error) {
-	return childHomes(ctx, s, hash)
+// childHome is ChildHome from ChildHomes in hearth's schema: a detached
+// child has no home and is on no roster, so ok is false for it as for an
+// unknown child (central's device listener refuses both).
+func childHome(homes []string, err error) (string, bool, error) {
+	if err != nil || len(homes) == 0 {
+		return "", false, err
+	}
+	return homes[0], true, nil
 }
 
-// ChildHomes returns a child's home; see Store.
-func (s *Postgres) ChildHomes(ctx context.Context, hash string) ([]string, bool, error) {
-	return childHomes(ctx, s, hash)
+// ownerOf is a child's entry in owners in hearth's schema: notHome for a
+// detached one, so an edge's batch for it is refused as another home's
+// child (as in the GuardianAI schema), and plan refuses it without a home
+// (central's device listener) as unknown.
+func ownerOf(home string, inHome bool) string {
+	if !inHome {
+		return notHome
+	}
+	return home
 }

@@ -27,20 +27,27 @@ type Lifecycle interface {
 	HomeByGraceToken(ctx context.Context, token string) (Home, error)
 	// RemoveHome deletes a home with its tokens and readers. In hearth's
 	// schema its children and their data go too (in transactions of at most
-	// EraseBatch rows); in the GuardianAI schema the children are detached
-	// and their data, which belongs to the dashboard's children, stays.
-	// It returns how many data rows went. ErrNotFound for an unknown home.
+	// EraseBatch rows), but not a child detached from it before, which is
+	// no longer its child; in the GuardianAI schema the children are
+	// detached and their data, which belongs to the dashboard's children,
+	// stays. It returns how many data rows went. ErrNotFound for an unknown
+	// home.
 	RemoveHome(ctx context.Context, homeID string) (int64, error)
-	// DetachChild removes a child from a home: the roster no longer lists
-	// it and its data is refused from the home's edge. Only the GuardianAI
-	// schema keeps a child without a home; hearth's schema refuses with
-	// ErrKeepsData (EraseChild removes the child there). ErrNotFound when
-	// the child is not in that home.
+	// DetachChild removes a child from a home and keeps its data: the
+	// roster no longer lists it, the home's child count leaves it out, and
+	// its data is refused from the home's edge (CodeForeignChild). Its rows
+	// stay readable by hash (ChildHomes: known, in no home) for the admin
+	// token and the console, and prune ages them like any other. In hearth's
+	// schema a detached child is in no home at all (home_id NULL): it is
+	// refused at central's device listener too (ChildHome: not ok), and
+	// AddChild puts it back in a home, this one or another, with its data.
+	// ErrNotFound when the child is not in that home.
 	DetachChild(ctx context.Context, homeID, hash string) error
 	// EraseChild deletes a child's data in transactions of at most
 	// EraseBatch rows, then the child itself from hearth's tables (in the
-	// GuardianAI schema: from every home; accounts_child is never touched).
-	// It returns how many data rows went. ErrNotFound for an unknown child.
+	// GuardianAI schema: from every home; accounts_child is never touched),
+	// whether it is in a home or detached. It returns how many data rows
+	// went. ErrNotFound for an unknown child.
 	EraseChild(ctx context.Context, hash string) (int64, error)
 	// SetChildName names a child of a home for pages (the roster's names);
 	// "" clears it. ErrNotFound when the child is not in that home.
@@ -72,10 +79,6 @@ type EdgeState struct {
 // deletes, so erasing a child with years of data neither holds the
 // database's write lock for long nor bloats one transaction.
 const EraseBatch = pruneBatch
-
-// ErrKeepsData means hearth's own schema cannot detach a child and keep its
-// data: the data hangs off the child's place in its home.
-var ErrKeepsData = fmt.Errorf("%w: hearth's schema keeps a child's data under its home, so a child is removed with its data (--erase-data --yes)", ErrInvalid)
 
 // maxChildName bounds a child's name.
 const maxChildName = 100

@@ -237,7 +237,9 @@ func (s *Postgres) HomeByGraceToken(ctx context.Context, token string) (Home, er
 	return s.lc().homeByGraceToken(ctx, token)
 }
 
-// RemoveHome erases a home's children with their data, then the home; see Lifecycle.
+// RemoveHome erases a home's children with their data, then the home;
+// children detached from it before are not its children and stay. See
+// Lifecycle.
 func (s *Postgres) RemoveHome(ctx context.Context, homeID string) (int64, error) {
 	kids, err := s.lc().homeKids(ctx, homeID)
 	if err != nil {
@@ -254,21 +256,17 @@ func (s *Postgres) RemoveHome(ctx context.Context, homeID string) (int64, error)
 	return total, s.lc().deleteHome(ctx, homeID)
 }
 
-// DetachChild refuses in hearth's schema (ErrKeepsData); see Lifecycle.
+// DetachChild takes a child out of its home and keeps its row and data
+// (home_id NULL); see Lifecycle.
 func (s *Postgres) DetachChild(ctx context.Context, homeID, hash string) error {
-	home, ok, err := s.ChildHome(ctx, hash)
-	switch {
-	case err != nil:
-		return err
-	case !ok || home != homeID:
-		return fmt.Errorf("child %q in home %q: %w", hash, homeID, ErrNotFound)
-	}
-	return ErrKeepsData
+	return s.lc().execOne(ctx, "detach child", fmt.Sprintf("child %q in home %q", hash, homeID),
+		`UPDATE children SET home_id = NULL WHERE home_id = $1 AND hash = $2`, homeID, hash)
 }
 
-// EraseChild deletes a child's data in bounded transactions, then the child; see Lifecycle.
+// EraseChild deletes a child's data in bounded transactions, then the
+// child, in a home or detached; see Lifecycle.
 func (s *Postgres) EraseChild(ctx context.Context, hash string) (int64, error) {
-	if _, ok, err := s.ChildHome(ctx, hash); err != nil {
+	if _, ok, err := s.ChildHomes(ctx, hash); err != nil {
 		return 0, err
 	} else if !ok {
 		return 0, fmt.Errorf("child %q: %w", hash, ErrNotFound)

@@ -129,16 +129,6 @@ func (l sqliteLC) homeKids(ctx context.Context, homeID string) ([]string, error)
 		` AS c ON c.`+l.t.kidsHome+` = h.id WHERE h.id = ? ORDER BY 1`, homeID)
 }
 
-// kidInHome reports whether a child is in a home.
-func (l sqliteLC) kidInHome(ctx context.Context, homeID, hash string) error {
-	var one int
-	err := l.db.r.QueryRowContext(ctx, `SELECT 1 FROM `+l.t.kids+` WHERE `+l.t.kidsHome+` = ? AND `+l.t.kidsHash+` = ?`, homeID, hash).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("child %q in home %q: %w", hash, homeID, ErrNotFound)
-	}
-	return sqliteErr("look up child", err)
-}
-
 func (l sqliteLC) detach(ctx context.Context, homeID, hash string) error {
 	return l.tx(ctx, "detach child", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM `+l.t.kids+` WHERE `+l.t.kidsHome+` = ? AND `+l.t.kidsHash+` = ?`, homeID, hash)
@@ -279,7 +269,9 @@ func (s *SQLite) HomeByGraceToken(ctx context.Context, token string) (Home, erro
 	return s.lc().homeByGraceToken(ctx, token)
 }
 
-// RemoveHome erases a home's children with their data, then the home; see Lifecycle.
+// RemoveHome erases a home's children with their data, then the home;
+// children detached from it before are not its children and stay. See
+// Lifecycle.
 func (s *SQLite) RemoveHome(ctx context.Context, homeID string) (int64, error) {
 	kids, err := s.lc().homeKids(ctx, homeID)
 	if err != nil {
@@ -296,17 +288,25 @@ func (s *SQLite) RemoveHome(ctx context.Context, homeID string) (int64, error) {
 	return total, s.lc().deleteHome(ctx, homeID)
 }
 
-// DetachChild refuses in hearth's schema (ErrKeepsData); see Lifecycle.
+// DetachChild takes a child out of its home and keeps its row and data
+// (home_id NULL); see Lifecycle.
 func (s *SQLite) DetachChild(ctx context.Context, homeID, hash string) error {
-	if err := s.lc().kidInHome(ctx, homeID, hash); err != nil {
-		return err
-	}
-	return ErrKeepsData
+	return s.lc().tx(ctx, "detach child", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE children SET home_id = NULL WHERE home_id = ? AND hash = ?`, homeID, hash)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("child %q in home %q: %w", hash, homeID, ErrNotFound)
+		}
+		return nil
+	})
 }
 
-// EraseChild deletes a child's data in bounded transactions, then the child; see Lifecycle.
+// EraseChild deletes a child's data in bounded transactions, then the
+// child, in a home or detached; see Lifecycle.
 func (s *SQLite) EraseChild(ctx context.Context, hash string) (int64, error) {
-	if _, ok, err := s.ChildHome(ctx, hash); err != nil {
+	if _, ok, err := s.ChildHomes(ctx, hash); err != nil {
 		return 0, err
 	} else if !ok {
 		return 0, fmt.Errorf("child %q: %w", hash, ErrNotFound)

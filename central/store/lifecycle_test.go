@@ -183,33 +183,168 @@ func TestLifecycle_EraseChild(t *testing.T) {
 	})
 }
 
-// Ensure that detaching keeps the child's data in the GuardianAI schema
-// and is refused with a reason in hearth's.
+// Ensure that detaching keeps the child's rows while its home no longer
+// has it: not in the roster, names or child count, its edge's batch for it
+// refused as another home's child; an operator still finds it, in no home.
+// In hearth's schema central's device listener refuses it too (in the
+// GuardianAI schema a dashboard child sends straight to central, home or
+// not).
 func TestLifecycle_DetachChild(t *testing.T) {
 	forEveryEngine(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		applyOK(t, f.s, f.homeA, locMsg(f.a1, testNow.Add(-time.Second), 1, 2, at(0)))
-		err := f.s.DetachChild(ctx, f.homeA, f.a1)
-		if !isGuardian(f.s) {
-			if !errors.Is(err, ErrKeepsData) {
-				t.Fatalf("detach in hearth's schema: %v, want ErrKeepsData", err)
-			}
-			return
+		if err := f.s.SetChildName(ctx, f.homeA, f.a1, "Ada"); err != nil {
+			t.Fatal(err)
 		}
-		if err != nil {
+		if err := f.s.DetachChild(ctx, f.homeA, f.a1); err != nil {
 			t.Fatal(err)
 		}
 		kids, _ := f.s.Children(ctx, f.homeA)
 		if fmt.Sprint(kids) != fmt.Sprint([]string{f.a2}) {
 			t.Fatalf("children after detach: %v", kids)
 		}
+		if n := homeChildCount(t, f.s, f.homeA); n != 1 {
+			t.Fatalf("home A counts %d children after detach, want 1", n)
+		}
+		if names, _ := f.s.ChildNames(ctx, f.homeA); names[f.a1] != "" {
+			t.Fatalf("names after detach: %v", names)
+		}
 		if d := dump(t, f.s, f.a1); len(d.Locs) != 1 {
 			t.Fatalf("detached child's data: %v, want kept", d.Locs)
+		}
+		if homes, known, err := f.s.ChildHomes(ctx, f.a1); err != nil || !known || len(homes) != 0 {
+			t.Fatalf("ChildHomes after detach = %v, %v, %v; want known, in no home", homes, known, err)
+		}
+		if got, err := f.s.Locations(ctx, f.a1, testNow.Add(-time.Hour), testNow); err != nil || len(got) != 1 {
+			t.Fatalf("reading the detached child's locations: %v, %v", got, err)
+		}
+		res := apply(t, f.s, f.homeA, locMsg(f.a1, testNow.Add(-2*time.Second), 3, 4, at(0)))
+		if res[0].Code != CodeForeignChild || res[0].Error == "" {
+			t.Fatalf("home A's batch for the detached child: %+v, want refused as %s with a reason", res[0], CodeForeignChild)
+		}
+		_, roster, _ := f.s.ChildHome(ctx, f.a1)
+		direct := apply(t, f.s, "", locMsg(f.a1, testNow.Add(-3*time.Second), 5, 6, at(0)))
+		if isGuardian(f.s) {
+			if !roster || direct[0].Status != StatusOK {
+				t.Fatalf("GuardianAI: on the device roster %v, sent straight to central %+v; want both", roster, direct[0])
+			}
+		} else if roster || direct[0].Code != CodeUnknownChild {
+			t.Fatalf("hearth: on the device roster %v, sent straight to central %+v; want neither (%s)", roster, direct[0], CodeUnknownChild)
 		}
 		if err := f.s.DetachChild(ctx, f.homeA, f.a1); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("detaching again: %v, want ErrNotFound", err)
 		}
+		if err := f.s.DetachChild(ctx, f.homeB, f.a2); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("detaching another home's child: %v, want ErrNotFound", err)
+		}
 	})
+}
+
+// Ensure that adding a detached child to its home again brings it back
+// with its data, and its edge's batches are stored again; and that a
+// detached child added to another home goes there with its data (it is
+// the child's), leaving its former home without it.
+func TestLifecycle_Reattach(t *testing.T) {
+	forEveryEngine(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		applyOK(t, f.s, f.homeA, locMsg(f.a1, testNow.Add(-time.Second), 1, 2, at(0)))
+		if err := f.s.DetachChild(ctx, f.homeA, f.a1); err != nil {
+			t.Fatal(err)
+		}
+		if h, err := f.s.AddChild(ctx, f.homeA, f.a1); err != nil || h != f.a1 {
+			t.Fatalf("re-attach: %q, %v", h, err)
+		}
+		if kids, _ := f.s.Children(ctx, f.homeA); fmt.Sprint(kids) != fmt.Sprint([]string{f.a1, f.a2}) {
+			t.Fatalf("home A's children after re-attach: %v", kids)
+		}
+		applyOK(t, f.s, f.homeA, locMsg(f.a1, testNow.Add(-2*time.Second), 3, 4, at(0)))
+		if d := dump(t, f.s, f.a1); len(d.Locs) != 2 {
+			t.Fatalf("re-attached child's locations: %v, want the kept one and the new one", d.Locs)
+		}
+
+		if err := f.s.DetachChild(ctx, f.homeA, f.a1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.AddChild(ctx, f.homeB, f.a1); err != nil {
+			t.Fatalf("adding the detached child to home B: %v", err)
+		}
+		if kids, _ := f.s.Children(ctx, f.homeB); fmt.Sprint(kids) != fmt.Sprint([]string{f.a1, f.b1}) {
+			t.Fatalf("home B's children: %v", kids)
+		}
+		if homes, _, _ := f.s.ChildHomes(ctx, f.a1); fmt.Sprint(homes) != fmt.Sprint([]string{f.homeB}) {
+			t.Fatalf("the moved child's homes: %v, want only home B", homes)
+		}
+		applyOK(t, f.s, f.homeB, locMsg(f.a1, testNow.Add(-3*time.Second), 5, 6, at(0)))
+		if res := apply(t, f.s, f.homeA, locMsg(f.a1, testNow.Add(-4*time.Second), 7, 8, at(0))); res[0].Code != CodeForeignChild {
+			t.Fatalf("home A's batch for the child now in home B: %+v", res[0])
+		}
+		if d := dump(t, f.s, f.a1); len(d.Locs) != 3 {
+			t.Fatalf("moved child's locations: %v, want its 3", d.Locs)
+		}
+		if !isGuardian(f.s) {
+			// In hearth's schema a child has one home: one in a home is not taken by another.
+			if _, err := f.s.AddChild(ctx, f.homeA, f.a1); !errors.Is(err, ErrExists) {
+				t.Fatalf("adding home B's child to home A: %v, want ErrExists", err)
+			}
+		}
+	})
+}
+
+// Ensure that a detached child's data is erased on demand, and that
+// removing its former home leaves it and its data alone.
+func TestLifecycle_DetachedThenEraseOrRemoveHome(t *testing.T) {
+	forEveryEngine(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		applyOK(t, f.s, f.homeA, locMsg(f.a1, testNow.Add(-time.Second), 1, 2, at(0)),
+			locMsg(f.a2, testNow.Add(-time.Second), 1, 2, at(0)),
+			stMsg(f.a2, "2025-12-09", 60, map[string]map[int]int64{"app.x": {9: 60}}, at(0)))
+		for _, k := range []string{f.a1, f.a2} {
+			if err := f.s.DetachChild(ctx, f.homeA, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := f.s.RemoveHome(ctx, f.homeA)
+		if err != nil || n != 0 {
+			t.Fatalf("removing home A after its children were detached: %d rows erased, %v; want 0", n, err)
+		}
+		if d := dump(t, f.s, f.a1, f.a2); len(d.Locs) != 2 || len(d.Days) != 1 || len(d.Hours) != 1 {
+			t.Fatalf("detached children's data after their former home went: %+v", d)
+		}
+		if _, known, _ := f.s.ChildHomes(ctx, f.a2); !known {
+			t.Fatal("a detached child is unknown after its former home went")
+		}
+		n, err = f.s.EraseChild(ctx, f.a2)
+		if err != nil || n != 3 {
+			t.Fatalf("erasing the detached child: %d rows, %v; want 3", n, err)
+		}
+		if d := dump(t, f.s, f.a2); len(d.Locs)+len(d.Days)+len(d.Hours) != 0 {
+			t.Fatalf("rows left of the erased detached child: %+v", d)
+		}
+		if d := dump(t, f.s, f.a1); len(d.Locs) != 1 {
+			t.Fatalf("the other detached child's data: %v", d.Locs)
+		}
+		if !isGuardian(f.s) {
+			if _, known, _ := f.s.ChildHomes(ctx, f.a2); known {
+				t.Fatal("the erased child is still known")
+			}
+		}
+	})
+}
+
+// homeChildCount is a home's child count as home list shows it.
+func homeChildCount(t *testing.T, s Store, home string) int {
+	t.Helper()
+	homes, err := s.ListHomes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range homes {
+		if h.ID == home {
+			return h.Children
+		}
+	}
+	t.Fatalf("home %s not listed", home)
+	return 0
 }
 
 // Ensure that removing a home takes its token, and in hearth's schema its

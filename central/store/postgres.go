@@ -177,11 +177,12 @@ func pgOwners(ctx context.Context, tx pgx.Tx, children []string) (owners, error)
 	defer rows.Close()
 	owned := make(owners, len(children))
 	for rows.Next() {
-		var child, home string
+		var child string
+		var home *string
 		if err := rows.Scan(&child, &home); err != nil {
 			return nil, err
 		}
-		owned[child] = home
+		owned[child] = ownerOf(deref(home), home != nil)
 	}
 	return owned, rows.Err()
 }
@@ -318,7 +319,8 @@ func (s *Postgres) AddChild(ctx context.Context, homeID, hash string) (string, e
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO children (hash, home_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING`,
+		tag, err := tx.Exec(ctx, `INSERT INTO children (hash, home_id, created_at) VALUES ($1, $2, $3)
+			ON CONFLICT (hash) DO UPDATE SET home_id = excluded.home_id WHERE children.home_id IS NULL`,
 			hash, homeID, micro(s.opts.Now()))
 		if err == nil && tag.RowsAffected() == 0 {
 			return fmt.Errorf("%w: the child hash is taken", ErrExists)
@@ -367,20 +369,33 @@ func pgHomeChildren(ctx context.Context, pool *pgPool, query, homeID string) ([]
 
 // ChildHome returns a child's home; see Store.
 func (s *Postgres) ChildHome(ctx context.Context, hash string) (string, bool, error) {
+	homes, _, err := s.ChildHomes(ctx, hash)
+	return childHome(homes, err)
+}
+
+// ChildHomes returns a child's home, none for a detached one; see Store.
+func (s *Postgres) ChildHomes(ctx context.Context, hash string) ([]string, bool, error) {
 	if checkChildHash(hash) != nil {
-		return "", false, nil
+		return nil, false, nil
 	}
-	var home string
+	var home *string
 	err := s.pool.with(ctx, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, `SELECT home_id FROM children WHERE hash = $1`, hash).Scan(&home)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return "", false, pgErr("look up child", err)
+		return nil, false, pgErr("look up child", err)
 	}
-	return home, true, nil
+	return homeList(deref(home), home != nil), true, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Stats counts rows per table; see Store.

@@ -80,8 +80,31 @@ func openSQLiteConns(ctx context.Context, path string, opts Options) (*SQLite, e
 	return &SQLite{w: w, r: r, opts: opts, path: path, turn: make(chan struct{}, 1)}, nil
 }
 
+// migrate applies the pending migrations in one transaction, with foreign
+// keys off: SQLite changes a column's constraints by rebuilding the table
+// (0005_detach.sql), and with them on, dropping the old table would
+// cascade-delete every row that references it. foreign_key_check proves
+// before the commit that nothing was left dangling.
 func (s *SQLite) migrate(ctx context.Context) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return sqliteErr("migrate", err)
+	}
+	defer conn.Close()
+	// The pragma is a no-op inside a transaction: it is set around it.
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return sqliteErr("migrate", err)
+	}
+	err = s.migrateOn(ctx, conn)
+	if _, on := conn.ExecContext(ctx, `PRAGMA foreign_keys = ON`); on != nil && err == nil {
+		// The caller closes the store on an error: no write runs unchecked.
+		err = sqliteErr("migrate", on)
+	}
+	return err
+}
+
+func (s *SQLite) migrateOn(ctx context.Context, conn *sql.Conn) error {
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return sqliteErr("migrate", err)
 	}
@@ -107,7 +130,25 @@ func (s *SQLite) migrate(ctx context.Context) error {
 			return sqliteErr("migrate", err)
 		}
 	}
+	if err := sqliteForeignKeyCheck(ctx, tx); err != nil {
+		return err
+	}
 	return sqliteErr("migrate", tx.Commit())
+}
+
+// sqliteForeignKeyCheck fails when a row references a missing one.
+func sqliteForeignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	var table, parent string
+	var rowid sql.NullInt64
+	var fk int
+	err := tx.QueryRowContext(ctx, `PRAGMA foreign_key_check`).Scan(&table, &rowid, &parent, &fk)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return sqliteErr("migrate: foreign key check", err)
+	}
+	return fmt.Errorf("migrate: a row of %s references a missing row of %s; nothing was changed", table, parent)
 }
 
 // Close closes both pools.
@@ -276,7 +317,8 @@ func (s *SQLite) AddChild(ctx context.Context, homeID, hash string) (string, err
 	if err != nil {
 		return "", sqliteErr("add child", err)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO children (hash, home_id, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+	res, err := tx.ExecContext(ctx, `INSERT INTO children (hash, home_id, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (hash) DO UPDATE SET home_id = excluded.home_id WHERE children.home_id IS NULL`,
 		hash, homeID, fmtTS(s.opts.Now()))
 	if err != nil {
 		return "", sqliteErr("add child", err)
@@ -325,15 +367,21 @@ func sqliteHomeChildren(ctx context.Context, db *sql.DB, query, homeID string) (
 
 // ChildHome returns a child's home; see Store.
 func (s *SQLite) ChildHome(ctx context.Context, hash string) (string, bool, error) {
-	var home string
+	homes, _, err := s.ChildHomes(ctx, hash)
+	return childHome(homes, err)
+}
+
+// ChildHomes returns a child's home, none for a detached one; see Store.
+func (s *SQLite) ChildHomes(ctx context.Context, hash string) ([]string, bool, error) {
+	var home sql.NullString
 	err := s.r.QueryRowContext(ctx, `SELECT home_id FROM children WHERE hash = ?`, hash).Scan(&home)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return "", false, sqliteErr("look up child", err)
+		return nil, false, sqliteErr("look up child", err)
 	}
-	return home, true, nil
+	return homeList(home.String, home.Valid), true, nil
 }
 
 // Stats counts rows per table; see Store.

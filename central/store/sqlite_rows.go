@@ -114,11 +114,12 @@ func scanOwners(ctx context.Context, tx *sql.Tx, q string, args []any, owned own
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var child, home string
+		var child string
+		var home sql.NullString
 		if err := rows.Scan(&child, &home); err != nil {
 			return err
 		}
-		owned[child] = home
+		owned[child] = ownerOf(home.String, home.Valid)
 	}
 	return rows.Err()
 }

@@ -49,17 +49,22 @@ type Store interface {
 
 	// AddChild adds a child to a home and returns its hash. hash "" makes a
 	// fresh URL-safe random one; a given hash must be 1-128 characters of
-	// [A-Za-z0-9._~-]. ErrExists for a hash already taken, ErrNotFound for
-	// an unknown home.
+	// [A-Za-z0-9._~-]. The hash of a child detached from its home
+	// (DetachChild) puts it in this home, with the data it kept. ErrExists
+	// for a hash a home has, ErrNotFound for an unknown home.
 	AddChild(ctx context.Context, homeID, hash string) (string, error)
 	// Children returns the child hashes of a home, sorted; ErrNotFound for
 	// an unknown home.
 	Children(ctx context.Context, homeID string) ([]string, error)
-	// ChildHome returns the home of a child; ok is false for an unknown child.
+	// ChildHome returns the home of a child; ok is false for an unknown
+	// child and, in hearth's schema, for one detached from its home (no
+	// roster has it). Central's device listener takes what it says.
 	ChildHome(ctx context.Context, hash string) (homeID string, ok bool, err error)
 	// ChildHomes returns every home of a child, sorted: in the GuardianAI
 	// schema a child may belong to several homes, or to none and still be
-	// known (it sends straight to central). ok is false for an unknown child.
+	// known (it sends straight to central); in hearth's a child has one
+	// home, or none once detached, its data kept. ok is false for an
+	// unknown child.
 	ChildHomes(ctx context.Context, hash string) (homes []string, ok bool, err error)
 	// Stats counts rows per table: homes, children, screen_time,
 	// app_screen_time, locations, site_access.

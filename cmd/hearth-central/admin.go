@@ -250,7 +250,7 @@ func childAdd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c := newCmdLine("child add", "child add [--json] --home ID [--hash H] [--name N]", stderr, false)
 	asJSON := c.flags().Bool("json", false, `print {"child_hash":…}`)
 	home := c.flags().String("home", "", "id of the child's home (required)")
-	hash := c.flags().String("hash", "", "the child's hash as the phone knows it (default: a fresh random one; required with --schema guardianai)")
+	hash := c.flags().String("hash", "", "the child's hash as the phone knows it (default: a fresh random one; required with --schema guardianai); the hash of a detached child puts it back in a home with its data")
 	name := c.flags().String("name", "", "the child's name, shown on pages and sent to the edge (--schema guardianai: default its first_name)")
 	rest, err := c.parse(args)
 	if err != nil {

@@ -118,8 +118,8 @@ func homeRemove(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func childRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCmdLine("child remove", "child remove --home ID [--erase-data --yes] HASH", stderr, false)
-	home := c.flags().String("home", "", "id of the child's home (required)")
-	erase := c.flags().Bool("erase-data", false, "also delete the child's data (in batches)")
+	home := c.flags().String("home", "", "id of the child's home (required, except to erase a child already detached from every home)")
+	erase := c.flags().Bool("erase-data", false, "also delete the child's data (in batches); without it the child leaves its home and its data stays")
 	yes := c.flags().Bool("yes", false, "confirm --erase-data: the data is deleted for good")
 	rest, err := c.parse(args)
 	if err != nil {
@@ -128,7 +128,7 @@ func childRemove(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(rest) != 1 {
 		return usagef("child remove takes one argument, the child's hash (flags go before it), got %q", rest)
 	}
-	if *home == "" {
+	if *home == "" && !*erase {
 		return usagef("child remove needs --home ID (see: hearth-central home list)")
 	}
 	if *erase && !*yes {
@@ -138,8 +138,8 @@ func childRemove(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
 		n, err := ops(st, stderr).RemoveChild(ctx, *home, hash, *erase)
 		switch {
-		case errors.Is(err, store.ErrKeepsData):
-			return fmt.Errorf("remove child: hearth's own schema keeps a child's data under its home, so it cannot detach one and keep the data: use --erase-data --yes")
+		case errors.Is(err, store.ErrNotFound) && *home == "":
+			return fmt.Errorf("remove child: no child %q detached from every home: name its home with --home ID (see: hearth-central home list), or check the hash", hash)
 		case errors.Is(err, store.ErrNotFound):
 			return fmt.Errorf("remove child: home %q has no child %q (see: hearth-central child list --home %s)", *home, hash, *home)
 		case err != nil:
@@ -148,7 +148,7 @@ func childRemove(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if *erase {
 			fmt.Fprintf(stdout, "child %s removed (%d data rows erased)\n", hash, n)
 		} else {
-			fmt.Fprintf(stdout, "child %s detached from home %s; its data stays\n", hash, *home)
+			fmt.Fprintf(stdout, "child %s detached from home %s; its data stays (child add puts it back in a home; child remove --erase-data --yes %s deletes it)\n", hash, *home, hash)
 		}
 		return nil
 	})

@@ -11,8 +11,9 @@ import (
 	"github.com/guardianai/hearth/central/store"
 )
 
-// Ensure that the lifecycle commands rotate, revoke and remove, each
-// audited on stderr, and refuse a destructive one without --yes.
+// Ensure that the lifecycle commands rotate, revoke, detach, re-attach and
+// remove, each audited on stderr, and refuse a destructive one without
+// --yes.
 func TestCLI_Lifecycle(t *testing.T) {
 	t.Setenv("HEARTH_CONFIG", "")
 	db := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
@@ -53,8 +54,26 @@ func TestCLI_Lifecycle(t *testing.T) {
 		t.Fatalf("home list after revoke:\n%s", out)
 	}
 
-	if _, errs, code := cli(t, "child", "remove", "--home", id, "kid-1"); code != 1 || !strings.Contains(errs, "--erase-data --yes") {
-		t.Fatalf("detach in hearth's schema: %d %q", code, errs)
+	if out, errs, code := cli(t, "child", "remove", "--home", id, "kid-1"); code != 0 || !strings.Contains(out, "detached") || !strings.Contains(errs, fleet.AuditDetachChild) {
+		t.Fatalf("detach: %d %q %q", code, out, errs)
+	}
+	if out, _, _ := cli(t, "child", "list", "--home", id); strings.Contains(out, "kid-1") {
+		t.Fatalf("child list after detach:\n%s", out)
+	}
+	if homes, known, err := st.ChildHomes(context.Background(), "kid-1"); err != nil || !known || len(homes) != 0 {
+		t.Fatalf("detached child: homes %v known %v err %v, want kept in no home", homes, known, err)
+	}
+	if _, errs, code := cli(t, "child", "remove", "kid-1"); code != 2 || !strings.Contains(errs, "--home") {
+		t.Fatalf("detach without --home: %d %q", code, errs)
+	}
+	if out, _, code := cli(t, "child", "add", "--home", id, "--hash", "kid-1"); code != 0 || out != "kid-1\n" {
+		t.Fatalf("child add of the detached child: %d %q", code, out)
+	}
+	if out, _, _ := cli(t, "child", "list", "--home", id); !strings.Contains(out, "kid-1") {
+		t.Fatalf("child list after re-attaching:\n%s", out)
+	}
+	if _, errs, code := cli(t, "child", "remove", "--erase-data", "--yes", "kid-1"); code != 1 || !strings.Contains(errs, "--home") {
+		t.Fatalf("erase of a child in a home without --home: %d %q", code, errs)
 	}
 	if _, errs, code := cli(t, "child", "remove", "--home", id, "--erase-data", "kid-1"); code != 2 || !strings.Contains(errs, "--yes") {
 		t.Fatalf("erase without --yes: %d %q", code, errs)
@@ -64,6 +83,18 @@ func TestCLI_Lifecycle(t *testing.T) {
 	}
 	if out, errs, code := cli(t, "child", "remove", "--home", id, "--erase-data", "--yes", "kid-1"); code != 0 || !strings.Contains(out, "removed") || !strings.Contains(errs, fleet.AuditEraseChild) {
 		t.Fatalf("erase: %d %q %q", code, out, errs)
+	}
+	if _, err := st.AddChild(context.Background(), id, "kid-3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := cli(t, "child", "remove", "--home", id, "kid-3"); code != 0 {
+		t.Fatalf("detach kid-3: %d", code)
+	}
+	if out, errs, code := cli(t, "child", "remove", "--erase-data", "--yes", "kid-3"); code != 0 || !strings.Contains(out, "removed") || !strings.Contains(errs, fleet.AuditEraseChild) {
+		t.Fatalf("erase of a detached child by its hash: %d %q %q", code, out, errs)
+	}
+	if _, known, _ := st.ChildHomes(context.Background(), "kid-3"); known {
+		t.Fatal("the erased detached child is still known")
 	}
 	if _, errs, code := cli(t, "home", "remove", id); code != 2 || !strings.Contains(errs, "--yes") {
 		t.Fatalf("home remove without --yes: %d %q", code, errs)

@@ -41,8 +41,10 @@ Usage:
                                                      existing GuardianAI child, --hash required); prints its hash
   hearth-central child list [--json] --home ID       list a home's children
   hearth-central child remove --home ID [--erase-data --yes] HASH
-                                                     detach a child from its home (guardianai), or delete
-                                                     it with its data in batches
+                                                     detach a child from its home (its data stays;
+                                                     child add puts it back), or delete it with its
+                                                     data in batches (--home may be left out for a
+                                                     child detached from every home)
   hearth-central stats [flags]                       row counts per table, as JSON
   hearth-central apps [--json] [--unnamed]           the GuardianAI dashboard's apps (--schema guardianai);
                                                      --unnamed: those with no Play Store name or icon yet
