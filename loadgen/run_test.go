@@ -322,7 +322,11 @@ func TestRun_ServerRestart(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			first := loadgentest.Start(t, loadgentest.Options{})
 			cfg := testConfig(first.URL, mode)
-			cfg.Messages, cfg.Duration = 0, 600*time.Millisecond
+			// Long enough that the restart (after 100 acks) and the
+			// reconnection end well before the run does, even under -race
+			// on a loaded machine: a message still unanswered when the run
+			// ends is rightly unacked.
+			cfg.Messages, cfg.Duration = 0, 2*time.Second
 			log := &testutil.SyncBuffer{}
 			cfg.AckLog = log
 			done := make(chan *Summary, 1)
