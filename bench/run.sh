@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: the Go benchmarks, then load scenarios against a real hearthd,
-# a build that acks without storing (nostore) and the stack's ceiling (bench/bare:
-# fasthttp + fasthttp/websocket reading only "type", no storing), interleaved;
+# a build that acks without storing (nostore), the plainest durable design
+# (bench/naive: one bbolt group-commit writer, no checks) and the stack's
+# ceiling (bench/bare: fasthttp + fasthttp/websocket reading only "type", no
+# storing), interleaved;
 # then one phone at household pace through hearthd to central (row latency,
 # outbox bytes written per message). Prints tables; copy the figures into
 # bench/RESULTS.md with the date. BENCH_ONLY=household or BENCH_ONLY=load runs
@@ -38,6 +40,7 @@ fi
 
 go build -o "$OUT/hearthd" ./cmd/hearthd
 go build -o "$OUT/bare" ./bench/bare
+go build -o "$OUT/naive" ./bench/naive
 go build -o "$OUT/household" ./bench/household
 go build -tags nostore -o "$OUT/hearthd-nostore" ./cmd/hearthd
 go build -o "$OUT/hearth-load" ./cmd/hearth-load
@@ -98,25 +101,28 @@ if [ "$ONLY" != household ]; then
 printf '\n== fdatasync on the outbox disk (%s), back to back, load average %s\n' "$OUT" "$(cut -d' ' -f1-3 /proc/loadavg)"
 "$OUT/fsync" -dir "$OUT" -n 2000 | tail -n +2
 printf '\n== load (%s per run, median of %s interleaved runs; phones wait for each ack)\n' "$DUR" "$ROUNDS"
-printf '%-6s %-6s %10s %8s %8s %10s %10s %6s %6s %9s %7s %7s\n' mode phones "hearthd/s" "p50 ms" "p99 ms" "nostore/s" "bare/s" "/nost" "/bare" "B/msg" "msg/cm" "cm ms"
+printf '%-6s %-6s %10s %8s %8s %10s %10s %10s %6s %6s %6s %9s %7s %7s\n' mode phones "hearthd/s" "p50 ms" "p99 ms" "nostore/s" "naive/s" "bare/s" "/nost" "/naive" "/bare" "B/msg" "msg/cm" "cm ms"
 for sc in "ws 1" "ws 10" "ws 50" "ws 200" "http 1" "http 10"; do
   set -- $sc
-  : >"$OUT/real" && : >"$OUT/ceil" && : >"$OUT/bare.runs"
+  : >"$OUT/real" && : >"$OUT/ceil" && : >"$OUT/bare.runs" && : >"$OUT/naive.runs"
   # Interleave the builds so drift on a shared machine hits all alike.
   for _ in $(seq "$ROUNDS"); do
     load hearthd "$1" "$2" >>"$OUT/real"
     load hearthd-nostore "$1" "$2" >>"$OUT/ceil"
-    if [ "$1" = ws ]; then load bare "$1" "$2" >>"$OUT/bare.runs"; fi
+    if [ "$1" = ws ]; then
+      load naive "$1" "$2" >>"$OUT/naive.runs"
+      load bare "$1" "$2" >>"$OUT/bare.runs"
+    fi
   done
-  python3 - "$1" "$2" "$OUT/real" "$OUT/ceil" "$OUT/bare.runs" <<'PY'
+  python3 - "$1" "$2" "$OUT/real" "$OUT/ceil" "$OUT/bare.runs" "$OUT/naive.runs" <<'PY'
 import json, statistics, sys
 mode, phones = sys.argv[1], sys.argv[2]
-runs = [[json.loads(l) for l in open(f)] for f in sys.argv[3:6]]
+runs = [[json.loads(l) for l in open(f)] for f in sys.argv[3:7]]
 med = lambda rs, k: statistics.median(r[k] for r in rs) if rs else 0
-real, ceil, bare = runs
-r, c, b = med(real, "msgs_per_sec"), med(ceil, "msgs_per_sec"), med(bare, "msgs_per_sec")
-rb = f"{r/b:6.2f}" if b else f"{'-':>6}"
-print(f"{mode:<6} {phones:<6} {r:10.0f} {med(real,'p50_ms'):8.3f} {med(real,'p99_ms'):8.3f} {c:10.0f} {b:10.0f} {r/c:6.2f} {rb} {med(real,'written_per_msg'):9.0f} {med(real,'msgs_per_commit'):7.1f} {med(real,'commit_ms'):7.2f}")
+real, ceil, bare, naive = runs
+r, c, b, n = (med(x, "msgs_per_sec") for x in (real, ceil, bare, naive))
+ratio = lambda d: f"{r/d:6.2f}" if d else f"{'-':>6}"
+print(f"{mode:<6} {phones:<6} {r:10.0f} {med(real,'p50_ms'):8.3f} {med(real,'p99_ms'):8.3f} {c:10.0f} {n:10.0f} {b:10.0f} {r/c:6.2f} {ratio(n)} {ratio(b)} {med(real,'written_per_msg'):9.0f} {med(real,'msgs_per_commit'):7.1f} {med(real,'commit_ms'):7.2f}")
 if bare:  # the noise on a shared machine: each round's ratio
     print("       /bare per round: " + " ".join(f"{x['msgs_per_sec'] / y['msgs_per_sec']:.2f}" for x, y in zip(real, bare)))
 PY

@@ -6,13 +6,13 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"log"
 	"net"
 	"strings"
 
 	"github.com/fasthttp/websocket"
+	"github.com/guardianai/hearth/bench/internal/ack"
 	"github.com/valyala/fasthttp"
 )
 
@@ -46,40 +46,18 @@ func main() {
 
 func serve(c *websocket.Conn, child string) {
 	defer c.Close()
-	hello := `{"type":"connection_established","child_hash":"` + child + `","message":"connected"}`
-	if c.WriteMessage(websocket.TextMessage, []byte(hello)) != nil {
+	if c.WriteMessage(websocket.TextMessage, ack.Hello(child)) != nil {
 		return
 	}
-	var ack []byte
+	var reply []byte
 	for {
 		_, p, err := c.ReadMessage()
 		if err != nil {
 			return
 		}
-		ack = append(ack[:0], `{"type":"ack","message_type":"`...)
-		ack = append(ack, field(p, `"type":"`, '"')...)
-		ack = append(ack, `","status":"success","result":{"stored":true}`...)
-		if id := field(p, `"id":`, ','); id != nil {
-			ack = append(ack, `,"id":`...)
-			ack = append(ack, id...)
-		}
-		ack = append(ack, '}')
-		if c.WriteMessage(websocket.TextMessage, ack) != nil {
+		reply = ack.Append(reply[:0], p)
+		if c.WriteMessage(websocket.TextMessage, reply) != nil {
 			return
 		}
 	}
-}
-
-// field returns the bytes after key up to end (exclusive); nil if absent.
-func field(p []byte, key string, end byte) []byte {
-	i := bytes.Index(p, []byte(key))
-	if i < 0 {
-		return nil
-	}
-	rest := p[i+len(key):]
-	j := bytes.IndexByte(rest, end)
-	if j < 0 {
-		return nil
-	}
-	return rest[:j]
 }
