@@ -7,13 +7,9 @@ package main
 
 import (
 	"flag"
-	"log"
-	"net"
-	"strings"
 
 	"github.com/fasthttp/websocket"
-	"github.com/guardianai/hearth/bench/internal/ack"
-	"github.com/valyala/fasthttp"
+	"github.com/guardianai/hearth/bench/internal/wsbench"
 )
 
 func main() {
@@ -24,29 +20,12 @@ func main() {
 		flag.String(f, "", "ignored")
 	}
 	flag.Parse()
-	go func() {
-		log.Fatal(fasthttp.ListenAndServe(*admin, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }))
-	}()
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatal(err)
-	}
-	up := websocket.FastHTTPUpgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
-	srv := &fasthttp.Server{KeepHijackedConns: true, Handler: func(ctx *fasthttp.RequestCtx) {
-		path := string(ctx.Path())
-		if !strings.HasPrefix(path, "/ws/ingest/") {
-			ctx.Error("not found", fasthttp.StatusNotFound)
-			return
-		}
-		child := strings.TrimSuffix(strings.TrimPrefix(path, "/ws/ingest/"), "/")
-		_ = up.Upgrade(ctx, func(c *websocket.Conn) { serve(c, child) })
-	}}
-	log.Fatal(srv.Serve(ln))
+	wsbench.Serve(*listen, *admin, serve)
 }
 
 func serve(c *websocket.Conn, child string) {
 	defer c.Close()
-	if c.WriteMessage(websocket.TextMessage, ack.Hello(child)) != nil {
+	if c.WriteMessage(websocket.TextMessage, wsbench.Hello(child)) != nil {
 		return
 	}
 	var reply []byte
@@ -55,7 +34,7 @@ func serve(c *websocket.Conn, child string) {
 		if err != nil {
 			return
 		}
-		reply = ack.Append(reply[:0], p)
+		reply = wsbench.AppendAck(reply[:0], p)
 		if c.WriteMessage(websocket.TextMessage, reply) != nil {
 			return
 		}

@@ -14,16 +14,13 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
-	"github.com/guardianai/hearth/bench/internal/ack"
-	"github.com/valyala/fasthttp"
+	"github.com/guardianai/hearth/bench/internal/wsbench"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -61,25 +58,9 @@ func main() {
 		go write(db, writers[i], *linger)
 	}
 	var conns atomic.Uint64
-	go func() {
-		log.Fatal(fasthttp.ListenAndServe(*admin, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }))
-	}()
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatal(err)
-	}
-	up := websocket.FastHTTPUpgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
-	srv := &fasthttp.Server{KeepHijackedConns: true, Handler: func(ctx *fasthttp.RequestCtx) {
-		path := string(ctx.Path())
-		if !strings.HasPrefix(path, "/ws/ingest/") {
-			ctx.Error("not found", fasthttp.StatusNotFound)
-			return
-		}
-		child := strings.TrimSuffix(strings.TrimPrefix(path, "/ws/ingest/"), "/")
-		puts := writers[conns.Add(1)%uint64(len(writers))]
-		_ = up.Upgrade(ctx, func(c *websocket.Conn) { serve(c, child, puts) })
-	}}
-	log.Fatal(srv.Serve(ln))
+	wsbench.Serve(*listen, *admin, func(c *websocket.Conn, child string) {
+		serve(c, child, writers[conns.Add(1)%uint64(len(writers))])
+	})
 }
 
 // write is the single writer: one bbolt transaction per group of frames.
@@ -120,7 +101,7 @@ func write(db *bolt.DB, puts chan put, linger time.Duration) {
 
 func serve(c *websocket.Conn, child string, puts chan<- put) {
 	defer c.Close()
-	if c.WriteMessage(websocket.TextMessage, ack.Hello(child)) != nil {
+	if c.WriteMessage(websocket.TextMessage, wsbench.Hello(child)) != nil {
 		return
 	}
 	done := make(chan error, 1)
@@ -135,7 +116,7 @@ func serve(c *websocket.Conn, child string, puts chan<- put) {
 			log.Printf("naive: commit: %v", err)
 			return
 		}
-		reply = ack.Append(reply[:0], p)
+		reply = wsbench.AppendAck(reply[:0], p)
 		if c.WriteMessage(websocket.TextMessage, reply) != nil {
 			return
 		}
