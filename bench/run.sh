@@ -19,6 +19,12 @@ ONLY=${BENCH_ONLY:-} # "", household or load
 if [ -z "$ONLY" ]; then
 echo "== Go benchmarks"
 go test -run '^$' -bench . -benchtime "${BENCH_GOTIME:-2s}" ./outbox/ ./central/store/... 2>&1 | grep -E '^(Benchmark|ok|---|\s+.*skip)' | tee "$OUT/gobench" || true
+# Issue 10: the edge's CPU and allocations per message from frame to checked
+# message (the outbox request adds RequestEncode above: 0 allocations), and
+# central's per message from batch body to the typed rows handed to SQL.
+echo "== per message before the store: edge (frame → checked), central (batch body → rows)"
+go test -run '^$' -bench 'DecodeValidate' -benchmem -benchtime "${BENCH_GOTIME:-2s}" ./ingest/ 2>&1 | grep -E '^(Benchmark|ok|---)' || true
+go test -run '^$' -bench 'DecodeBatch' -benchtime "${BENCH_GOTIME:-2s}" ./central/ 2>&1 | grep -E '^(Benchmark|ok|---)' || true
 
 # Issue 8: the GuardianAI schema on PostgreSQL, hearth's batch beside the
 # seed's way (one update_or_create per row); and hearth's longest write
