@@ -378,10 +378,9 @@ func (g *GuardianPostgres) EraseChild(ctx context.Context, hash string) (int64, 
 			return total, err
 		}
 	}
-	if _, err = l.exec(ctx, "erase child", `DELETE FROM hearth_home_children WHERE child_hash = $1`, hash); err != nil {
-		return total, err
-	}
-	_, err = l.exec(ctx, "erase child", `DELETE FROM hearth_detached_children WHERE child_hash = $1`, hash)
+	// One statement: the child leaves its homes and the detached list at once.
+	_, err = l.exec(ctx, "erase child", `WITH h AS (DELETE FROM hearth_home_children WHERE child_hash = $1)
+		DELETE FROM hearth_detached_children WHERE child_hash = $1`, hash)
 	return total, err
 }
 
