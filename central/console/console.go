@@ -111,7 +111,7 @@ func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{"ago": ago, "count": countText, "secs": secondsText, "offset": offsetText, "short": shortHash,
 		"utc": utcText, "pathEscape": url.PathEscape}
 	out := map[string]*template.Template{}
-	for _, p := range []string{"login", "homes", "home", "child", "done"} {
+	for _, p := range []string{"login", "homes", "home", "child", "detached", "done"} {
 		out[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+p+".html"))
 	}
 	return out
@@ -166,8 +166,10 @@ func (c *Console) Handle(ctx *fasthttp.RequestCtx) {
 		c.serveHome(ctx, w, strings.TrimPrefix(path, "/homes/"))
 	case strings.HasPrefix(path, "/children/"):
 		c.serveChild(ctx, w, strings.TrimPrefix(path, "/children/"))
+	case path == "/detached":
+		c.serveDetached(ctx, w)
 	default:
-		textError(ctx, "not found: the console has /, /homes/<id> and /children/<hash>; the admin listener also /metrics, /healthz, /readyz, /status\n",
+		textError(ctx, "not found: the console has /, /homes/<id>, /children/<hash> and /detached; the admin listener also /metrics, /healthz, /readyz, /status\n",
 			fasthttp.StatusNotFound)
 	}
 }

@@ -98,7 +98,11 @@ func (g *GuardianPostgres) AttachChild(ctx context.Context, homeID, hash, name s
 			ON CONFLICT DO NOTHING`, homeID, hash, name, micro(g.opts.Now()))
 		if err == nil && tag.RowsAffected() == 0 {
 			return fmt.Errorf("%w: the child is in home %q already", ErrExists, homeID)
+		} else if err != nil {
+			return err
 		}
+		// In a home again: no longer detached (DetachedChildren).
+		_, err = tx.Exec(ctx, `DELETE FROM hearth_detached_children WHERE child_hash = $1`, hash)
 		return err
 	})
 	if err != nil {

@@ -143,6 +143,10 @@ func (g *GuardianSQLite) AttachChild(ctx context.Context, homeID, hash, name str
 	if n, _ := res.RowsAffected(); n == 0 {
 		return "", fmt.Errorf("attach child: %w: the child is in home %q already", ErrExists, homeID)
 	}
+	// In a home again: no longer detached (DetachedChildren).
+	if _, err := tx.ExecContext(ctx, `DELETE FROM hearth_detached_children WHERE child_hash = ?`, hash); err != nil {
+		return "", sqliteErr("attach child", err)
+	}
 	return name, sqliteErr("attach child", tx.Commit())
 }
 

@@ -49,6 +49,18 @@ type Lifecycle interface {
 	// whether it is in a home or detached. It returns how many data rows
 	// went. ErrNotFound for an unknown child.
 	EraseChild(ctx context.Context, hash string) (int64, error)
+	// DetachedChildren returns the children hearth knows that are in no
+	// home, with hashes after after, in byte order, at most limit of them
+	// (clamped to 1..MaxDetachedPage); more says a next page exists (its
+	// cursor is the last hash). In hearth's schema these are the children
+	// detached from their home (home_id NULL). In the GuardianAI schema
+	// every accounts_child row is "known" and most never were in a hearth
+	// home, so it lists the children hearth took out of their last home
+	// (DetachChild, RemoveHome) and has not put back in one since
+	// (AddChild) nor erased (EraseChild), whose accounts_child row still
+	// exists: a dashboard child that never was in a hearth home is the
+	// dashboard's, not an operator's loose end.
+	DetachedChildren(ctx context.Context, after string, limit int) (kids []DetachedChild, more bool, err error)
 	// SetChildName names a child of a home for pages (the roster's names);
 	// "" clears it. ErrNotFound when the child is not in that home.
 	SetChildName(ctx context.Context, homeID, hash, name string) error
@@ -73,6 +85,29 @@ type EdgeState struct {
 	Seen                 time.Time // central's clock; zero when never seen
 	Revoked              bool
 	GraceUntil           time.Time // the previous token's grace ends; zero when none
+}
+
+// DetachedChild is a child in no home, with what an operator needs to
+// decide whether to erase its data or put it back in a home. The times
+// come from primary-key lookups (the newest key per child), so a page of
+// them costs the same whatever the children's history.
+type DetachedChild struct {
+	Hash string
+	Name string // the name it had in its home; "" when none
+	// LastData is the device time of its newest location fix or site
+	// visit (in the GuardianAI schema: of those hearth keeps keys of);
+	// zero when it has none.
+	LastData time.Time
+	// LastDay is its newest screen-time day (YYYY-MM-DD); "" when none.
+	LastDay string
+}
+
+// MaxDetachedPage bounds a page of DetachedChildren.
+const MaxDetachedPage = 1000
+
+// detachedLimit clamps a page size to 1..MaxDetachedPage.
+func detachedLimit(limit int) int {
+	return min(max(limit, 1), MaxDetachedPage)
 }
 
 // EraseBatch bounds the rows one transaction of EraseChild and RemoveHome

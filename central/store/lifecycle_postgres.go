@@ -127,11 +127,6 @@ func (l pgLC) homeKids(ctx context.Context, homeID string) ([]string, error) {
 		` AS c ON c.`+l.t.kidsHome+` = h.id WHERE h.id = $1 ORDER BY 1`, homeID)
 }
 
-func (l pgLC) detach(ctx context.Context, homeID, hash string) error {
-	return l.execOne(ctx, "detach child", fmt.Sprintf("child %q in home %q", hash, homeID),
-		`DELETE FROM `+l.t.kids+` WHERE `+l.t.kidsHome+` = $1 AND `+l.t.kidsHash+` = $2`, homeID, hash)
-}
-
 func (l pgLC) setName(ctx context.Context, homeID, hash, name string) error {
 	if err := CheckChildName(name); err != nil {
 		return err
@@ -320,15 +315,46 @@ func (g *GuardianPostgres) HomeByGraceToken(ctx context.Context, token string) (
 }
 
 // RemoveHome deletes a home and detaches its children, whose data stays
-// with the dashboard's children; see Lifecycle.
+// with the dashboard's children; those in no other home are noted
+// detached (DetachedChildren). See Lifecycle.
 func (g *GuardianPostgres) RemoveHome(ctx context.Context, homeID string) (int64, error) {
-	return 0, g.lc().deleteHome(ctx, homeID)
+	return 0, g.db.tx(ctx, "remove home", pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, gaPGNoteHomeDetached, homeID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM hearth_homes WHERE id = $1`, homeID)
+		if err == nil && tag.RowsAffected() == 0 {
+			return fmt.Errorf("home %q: %w", homeID, ErrNotFound)
+		}
+		return err
+	})
 }
 
-// DetachChild removes a child from a home; see Lifecycle.
+// DetachChild removes a child from a home and, when that was its last
+// home, notes it detached under the name it had there
+// (DetachedChildren); see Lifecycle.
 func (g *GuardianPostgres) DetachChild(ctx context.Context, homeID, hash string) error {
-	return g.lc().detach(ctx, homeID, hash)
+	return g.db.tx(ctx, "detach child", pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var name string
+		err := tx.QueryRow(ctx, `DELETE FROM hearth_home_children WHERE home_id = $1 AND child_hash = $2 RETURNING name`, homeID, hash).Scan(&name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("child %q in home %q: %w", hash, homeID, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO hearth_detached_children (child_hash, name) SELECT $1, $2
+			WHERE NOT EXISTS (SELECT 1 FROM hearth_home_children WHERE child_hash = $1)
+			ON CONFLICT (child_hash) DO UPDATE SET name = excluded.name`, hash, name)
+		return err
+	})
 }
+
+// gaPGNoteHomeDetached notes detached the children of a home ($1) that
+// are in no other home, before the home goes.
+const gaPGNoteHomeDetached = `INSERT INTO hearth_detached_children (child_hash, name)
+	SELECT c.child_hash, c.name FROM hearth_home_children AS c WHERE c.home_id = $1
+	AND NOT EXISTS (SELECT 1 FROM hearth_home_children AS o WHERE o.child_hash = c.child_hash AND o.home_id <> c.home_id)
+	ON CONFLICT (child_hash) DO UPDATE SET name = excluded.name`
 
 // EraseChild deletes a child's rows from the dashboard's data tables and
 // hearth's keys in bounded transactions, then detaches it from every
@@ -352,7 +378,9 @@ func (g *GuardianPostgres) EraseChild(ctx context.Context, hash string) (int64, 
 			return total, err
 		}
 	}
-	_, err = l.exec(ctx, "erase child", `DELETE FROM hearth_home_children WHERE child_hash = $1`, hash)
+	// One statement: the child leaves its homes and the detached list at once.
+	_, err = l.exec(ctx, "erase child", `WITH h AS (DELETE FROM hearth_home_children WHERE child_hash = $1)
+		DELETE FROM hearth_detached_children WHERE child_hash = $1`, hash)
 	return total, err
 }
 
@@ -391,4 +419,56 @@ func (g *GuardianPostgres) RecordEdge(ctx context.Context, homeID string, e Edge
 // EdgeStates returns every home's edge and token state; see Lifecycle.
 func (g *GuardianPostgres) EdgeStates(ctx context.Context) (map[string]EdgeState, error) {
 	return g.lc().edgeStates(ctx)
+}
+
+// DetachedChildren lists the children detached from their home; see
+// Lifecycle.
+func (s *Postgres) DetachedChildren(ctx context.Context, after string, limit int) ([]DetachedChild, bool, error) {
+	return pgDetached(ctx, s.pool, `SELECT c.hash, c.name,
+		(SELECT max(ts) FROM locations WHERE child = c.hash),
+		(SELECT max(ts) FROM site_access WHERE child = c.hash),
+		(SELECT max(date)::text FROM screen_time WHERE child = c.hash)
+		FROM children AS c WHERE c.home_id IS NULL AND c.hash COLLATE "C" > $1 ORDER BY c.hash COLLATE "C" LIMIT $2`, after, limit)
+}
+
+// DetachedChildren lists the children hearth took out of their last home;
+// see Lifecycle.
+func (g *GuardianPostgres) DetachedChildren(ctx context.Context, after string, limit int) ([]DetachedChild, bool, error) {
+	return pgDetached(ctx, g.db.pool, `SELECT d.child_hash, d.name,
+		(SELECT max(ts) FROM hearth_locationhistory WHERE child_id = a.id),
+		(SELECT max(ts) FROM hearth_siteaccesslog WHERE child_id = a.id),
+		(SELECT max(date)::text FROM backend_screentime WHERE child_id = a.id)
+		FROM hearth_detached_children AS d JOIN accounts_child AS a ON a.child_hash = d.child_hash
+		WHERE d.child_hash COLLATE "C" > $1 AND NOT EXISTS (SELECT 1 FROM hearth_home_children AS h WHERE h.child_hash = d.child_hash)
+		ORDER BY d.child_hash COLLATE "C" LIMIT $2`, after, limit)
+}
+
+// pgDetached runs query, which selects (hash, name, newest fix time,
+// newest visit time, newest day) of children after a hash with a limit,
+// one row beyond limit to tell whether there are more.
+func pgDetached(ctx context.Context, pool *pgPool, query, after string, limit int) ([]DetachedChild, bool, error) {
+	limit = detachedLimit(limit)
+	out := []DetachedChild{}
+	var d DetachedChild
+	var loc, site *time.Time
+	var day *string
+	err := pgEachRow(ctx, pool, query, []any{after, limit + 1}, []any{&d.Hash, &d.Name, &loc, &site, &day}, func() {
+		k := DetachedChild{Hash: d.Hash, Name: d.Name}
+		for _, t := range []*time.Time{loc, site} {
+			if t != nil && t.After(k.LastData) {
+				k.LastData = t.UTC()
+			}
+		}
+		if day != nil {
+			k.LastDay = *day
+		}
+		out = append(out, k)
+	})
+	if err != nil {
+		return nil, false, pgErr("list detached children", err)
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
 }

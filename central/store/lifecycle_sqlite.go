@@ -129,19 +129,6 @@ func (l sqliteLC) homeKids(ctx context.Context, homeID string) ([]string, error)
 		` AS c ON c.`+l.t.kidsHome+` = h.id WHERE h.id = ? ORDER BY 1`, homeID)
 }
 
-func (l sqliteLC) detach(ctx context.Context, homeID, hash string) error {
-	return l.tx(ctx, "detach child", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM `+l.t.kids+` WHERE `+l.t.kidsHome+` = ? AND `+l.t.kidsHash+` = ?`, homeID, hash)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("child %q in home %q: %w", hash, homeID, ErrNotFound)
-		}
-		return nil
-	})
-}
-
 func (l sqliteLC) setName(ctx context.Context, homeID, hash, name string) error {
 	if err := CheckChildName(name); err != nil {
 		return err
@@ -362,15 +349,52 @@ func (g *GuardianSQLite) HomeByGraceToken(ctx context.Context, token string) (Ho
 }
 
 // RemoveHome deletes a home and detaches its children, whose data stays
-// with the dashboard's children; see Lifecycle.
+// with the dashboard's children; those in no other home are noted
+// detached (DetachedChildren). See Lifecycle.
 func (g *GuardianSQLite) RemoveHome(ctx context.Context, homeID string) (int64, error) {
-	return 0, g.lc().deleteHome(ctx, homeID)
+	return 0, g.lc().tx(ctx, "remove home", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, gaSQLiteNoteHomeDetached, homeID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM hearth_homes WHERE id = ?`, homeID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("home %q: %w", homeID, ErrNotFound)
+		}
+		return nil
+	})
 }
 
-// DetachChild removes a child from a home; see Lifecycle.
+// DetachChild removes a child from a home and, when that was its last
+// home, notes it detached under the name it had there
+// (DetachedChildren); see Lifecycle.
 func (g *GuardianSQLite) DetachChild(ctx context.Context, homeID, hash string) error {
-	return g.lc().detach(ctx, homeID, hash)
+	return g.lc().tx(ctx, "detach child", func(tx *sql.Tx) error {
+		var name string
+		err := tx.QueryRowContext(ctx, `SELECT name FROM hearth_home_children WHERE home_id = ? AND child_hash = ?`, homeID, hash).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("child %q in home %q: %w", hash, homeID, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM hearth_home_children WHERE home_id = ? AND child_hash = ?`, homeID, hash); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO hearth_detached_children (child_hash, name) SELECT ?1, ?2
+			WHERE NOT EXISTS (SELECT 1 FROM hearth_home_children WHERE child_hash = ?1)
+			ON CONFLICT (child_hash) DO UPDATE SET name = excluded.name`, hash, name)
+		return err
+	})
 }
+
+// gaSQLiteNoteHomeDetached notes detached the children of a home (?1)
+// that are in no other home, before the home goes.
+const gaSQLiteNoteHomeDetached = `INSERT INTO hearth_detached_children (child_hash, name)
+	SELECT c.child_hash, c.name FROM hearth_home_children AS c WHERE c.home_id = ?1
+	AND NOT EXISTS (SELECT 1 FROM hearth_home_children AS o WHERE o.child_hash = c.child_hash AND o.home_id <> c.home_id)
+	ON CONFLICT (child_hash) DO UPDATE SET name = excluded.name`
 
 // EraseChild deletes a child's rows from the dashboard's data tables and
 // hearth's keys in bounded transactions, then detaches it from every
@@ -397,7 +421,10 @@ func (g *GuardianSQLite) EraseChild(ctx context.Context, hash string) (int64, er
 		}
 	}
 	return total, g.lc().tx(ctx, "erase child", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM hearth_home_children WHERE child_hash = ?`, hash)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM hearth_home_children WHERE child_hash = ?`, hash); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM hearth_detached_children WHERE child_hash = ?`, hash)
 		return err
 	})
 }
@@ -429,4 +456,71 @@ func (g *GuardianSQLite) RecordEdge(ctx context.Context, homeID string, e EdgeSt
 // EdgeStates returns every home's edge and token state; see Lifecycle.
 func (g *GuardianSQLite) EdgeStates(ctx context.Context) (map[string]EdgeState, error) {
 	return g.lc().edgeStates(ctx)
+}
+
+// DetachedChildren lists the children detached from their home; see
+// Lifecycle.
+func (s *SQLite) DetachedChildren(ctx context.Context, after string, limit int) ([]DetachedChild, bool, error) {
+	return sqliteDetached(ctx, s.r, parseTS, `SELECT c.hash, c.name,
+		(SELECT max(ts) FROM locations WHERE child = c.hash),
+		(SELECT max(ts) FROM site_access WHERE child = c.hash),
+		(SELECT max(date) FROM screen_time WHERE child = c.hash)
+		FROM children AS c WHERE c.home_id IS NULL AND c.hash > ? ORDER BY c.hash LIMIT ?`, after, limit)
+}
+
+// DetachedChildren lists the children hearth took out of their last home;
+// see Lifecycle.
+func (g *GuardianSQLite) DetachedChildren(ctx context.Context, after string, limit int) ([]DetachedChild, bool, error) {
+	return sqliteDetached(ctx, g.db.r, parseDjango, `SELECT d.child_hash, d.name,
+		(SELECT max(ts) FROM hearth_locationhistory WHERE child_id = a.id),
+		(SELECT max(ts) FROM hearth_siteaccesslog WHERE child_id = a.id),
+		(SELECT substr(max(date), 1, 10) FROM backend_screentime WHERE child_id = a.id)
+		FROM hearth_detached_children AS d JOIN accounts_child AS a ON a.child_hash = d.child_hash
+		WHERE d.child_hash > ? AND NOT EXISTS (SELECT 1 FROM hearth_home_children AS h WHERE h.child_hash = d.child_hash)
+		ORDER BY d.child_hash LIMIT ?`, after, limit)
+}
+
+// sqliteDetached runs query, which selects (hash, name, newest fix time,
+// newest visit time, newest day) of children after a hash with a limit,
+// one row beyond limit to tell whether there are more.
+func sqliteDetached(ctx context.Context, db *sql.DB, parse func(string) (time.Time, error), query, after string, limit int) ([]DetachedChild, bool, error) {
+	limit = detachedLimit(limit)
+	rows, err := db.QueryContext(ctx, query, after, limit+1)
+	if err != nil {
+		return nil, false, sqliteErr("list detached children", err)
+	}
+	defer rows.Close()
+	out := []DetachedChild{}
+	for rows.Next() {
+		var d DetachedChild
+		var loc, site, day sql.NullString
+		if err := rows.Scan(&d.Hash, &d.Name, &loc, &site, &day); err != nil {
+			return nil, false, sqliteErr("list detached children", err)
+		}
+		for _, ts := range []sql.NullString{loc, site} {
+			t, err := parseNullTime(ts, parse)
+			if err != nil {
+				return nil, false, sqliteErr("list detached children", err)
+			}
+			if t.After(d.LastData) {
+				d.LastData = t
+			}
+		}
+		d.LastDay = day.String
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, sqliteErr("list detached children", err)
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+func parseNullTime(s sql.NullString, parse func(string) (time.Time, error)) (time.Time, error) {
+	if !s.Valid {
+		return time.Time{}, nil
+	}
+	return parse(s.String)
 }

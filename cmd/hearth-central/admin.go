@@ -338,9 +338,14 @@ func attachChild(ctx context.Context, c *cmdLine, home, hash, name string, asJSO
 }
 
 func childList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newCmdLine("child list", "child list [--json] --home ID", stderr, false)
-	asJSON := c.flags().Bool("json", false, "print a JSON list")
-	home := c.flags().String("home", "", "id of the home (required)")
+	c := newCmdLine("child list", "child list [--json] --home ID | --detached [--after HASH] [--limit N]", stderr, false)
+	asJSON := c.flags().Bool("json", false, "print a JSON list (with --detached: an object with the page and whether more follow)")
+	home := c.flags().String("home", "", "id of the home (required, unless --detached)")
+	d := detachedFlags{
+		on:    c.flags().Bool("detached", false, "list the children in no home (detached with child remove, their data kept) instead"),
+		after: c.flags().String("after", "", "with --detached: start after this hash (the last one of the previous page)"),
+		limit: c.flags().Int("limit", 100, fmt.Sprintf("with --detached: at most this many children (1-%d)", store.MaxDetachedPage)),
+	}
 	rest, err := c.parse(args)
 	if err != nil {
 		return err
@@ -348,8 +353,22 @@ func childList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := noArgs("child list", rest); err != nil {
 		return err
 	}
+	if *d.on {
+		if *home != "" {
+			return usagef("child list takes --home ID or --detached, not both: a detached child is in no home")
+		}
+		if *d.limit < 1 || *d.limit > store.MaxDetachedPage {
+			return usagef("child list --detached: --limit must be between 1 and %d, got %d", store.MaxDetachedPage, *d.limit)
+		}
+		return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
+			return listDetached(ctx, st, *d.after, *d.limit, *asJSON, stdout, stderr)
+		})
+	}
+	if isSet(c.flags(), "after") || isSet(c.flags(), "limit") {
+		return usagef("child list: --after and --limit page --detached only")
+	}
 	if *home == "" {
-		return usagef("child list needs --home ID (see: hearth-central home list)")
+		return usagef("child list needs --home ID (see: hearth-central home list), or --detached for the children in no home")
 	}
 	return withStore(ctx, c, func(ctx context.Context, st store.Store) error {
 		hashes, err := st.Children(ctx, *home)

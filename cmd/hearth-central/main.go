@@ -40,6 +40,10 @@ Usage:
                                                      add a child to a home (guardianai: attach an
                                                      existing GuardianAI child, --hash required); prints its hash
   hearth-central child list [--json] --home ID       list a home's children
+  hearth-central child list [--json] --detached [--after HASH] [--limit N]
+                                                     list the children in no home (detached, data
+                                                     kept): name, newest data; a page of --limit
+                                                     (default 100), the next from --after
   hearth-central child remove --home ID [--erase-data --yes] HASH
                                                      detach a child from its home (its data stays;
                                                      child add puts it back), or delete it with its
