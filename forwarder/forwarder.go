@@ -188,12 +188,15 @@ type Forwarder struct {
 	centralRetention atomic.Int64
 
 	// Owned by the send loop.
-	failures int // consecutive failed batches
-	msgCap   int // batch size learnt from 413s and bisection
-	okStreak int // batches accepted since msgCap last shrank
-	bisect   bisect
-	nextSend time.Time // the pace of a replay: when the next batch may go
-	rate     float64   // the rate cap in effect (0: none)
+	failures int // consecutive rounds with a failed batch
+	// roundFailed: a batch of the current round (the batches sent since
+	// the last pause) failed already; see fail.
+	roundFailed bool
+	msgCap      int // batch size learnt from 413s and bisection
+	okStreak    int // batches accepted since msgCap last shrank
+	bisect      bisect
+	nextSend    time.Time // the pace of a replay: when the next batch may go
+	rate        float64   // the rate cap in effect (0: none)
 }
 
 // New returns a Forwarder draining q to central; roster (may be nil) is
@@ -364,6 +367,7 @@ func (f *Forwarder) sendLoop(ctx context.Context) {
 				f.pause(ctx, pause)
 				pause = wait{}
 			}
+			f.roundFailed = false // all are back: the next batches start a round
 			if cur.reread {
 				cur.fromOldest(f.bisect.takeSkip())
 				continue

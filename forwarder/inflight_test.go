@@ -2,6 +2,7 @@ package forwarder
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/guardianai/hearth"
 	"github.com/guardianai/hearth/central"
 	"github.com/guardianai/hearth/internal/testutil"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // stubCentral answers batches itself: it holds each request until a second
@@ -98,5 +100,33 @@ func TestForwarder_Run_TwoBatchesInFlight(t *testing.T) {
 	}
 	if stub.batches < 5 {
 		t.Errorf("%d batches for 40 messages of at most 10 with one refused", stub.batches)
+	}
+}
+
+// Ensure that batches failing in the same round (in flight together when
+// central went down) grow the backoff once, not once each: with two in
+// flight the wait would otherwise double twice per outage round.
+func TestForwarder_FailuresCountOncePerRound(t *testing.T) {
+	f, err := New(Config{URL: "http://127.0.0.1:1", Token: "t", EdgeID: "e", BaseBackoff: time.Second, MaxBackoff: time.Hour, InFlight: 2},
+		openOutbox(t), nil, prometheus.NewRegistry(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := outcome{label: resultRetry, err: errors.New("503")}
+	for round := 1; round <= 3; round++ {
+		var longest time.Duration
+		for range 2 { // both batches of the round fail
+			longest = max(longest, f.settle(down).d)
+		}
+		if f.failures != round {
+			t.Fatalf("round %d: %d failures counted, want %d", round, f.failures, round)
+		}
+		if ceiling := time.Second << (round - 1); longest > ceiling {
+			t.Fatalf("round %d: waits up to %v, beyond base·2^(n-1) = %v", round, longest, ceiling)
+		}
+		f.roundFailed = false // what sendLoop does once the round's pause is over
+	}
+	if f.settle(outcome{label: resultOK}); f.failures != 0 {
+		t.Fatalf("%d failures after a success", f.failures)
 	}
 }

@@ -214,7 +214,13 @@ func (f *Forwarder) succeeded() {
 // fail returns a backoff with full jitter, at least Retry-After, and logs
 // (rate-limited) what happened and when the next try is.
 func (f *Forwarder) fail(o outcome) wait {
-	f.failures++
+	// Batches in flight together fail together when central is down: one
+	// outage round counts once, or two in flight would double the backoff
+	// twice per round.
+	if !f.roundFailed {
+		f.failures++
+		f.roundFailed = true
+	}
 	d := max(fullJitter(f.cfg.BaseBackoff, f.cfg.MaxBackoff, f.failures), o.retryAfter)
 	f.setError(o.err)
 	if ok, held := f.warn.Allow(30 * time.Second); ok {
