@@ -1,6 +1,7 @@
 package hearth
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -38,8 +39,8 @@ func (rd *reader) screenTime(obj map[string]json.RawMessage) (*ScreenTime, error
 
 func (rd *reader) apps(raw json.RawMessage) (map[string]map[int]int64, error) {
 	apps := map[string]map[int]int64{}
-	var members map[string]json.RawMessage
-	if !isObject(raw) || json.Unmarshal(raw, &members) != nil {
+	members, ok := objectMembers(raw)
+	if !ok {
 		return apps, rd.lenient("app_wise_data", NoteNotObject, "not an object; per-app data ignored", "must be an object of app id → {hour: seconds}", true)
 	}
 	if len(members) > MaxApps {
@@ -75,8 +76,8 @@ func checkAppID(app string) error {
 
 // hours reads one app's {hour: seconds}; nil when the app is skipped.
 func (rd *reader) hours(field string, raw json.RawMessage) (map[int]int64, error) {
-	var members map[string]json.RawMessage
-	if !isObject(raw) || json.Unmarshal(raw, &members) != nil {
+	members, ok := objectMembers(raw)
+	if !ok {
 		return nil, rd.lenient(field, NoteNotObject, "not an object of hour → seconds; app ignored", "must be an object of hour → seconds", true)
 	}
 	hours := make(map[int]int64, len(members))
@@ -286,6 +287,25 @@ func (rd *reader) accessed(field string, raw json.RawMessage) (bool, error) {
 	}
 	b = truthy(raw)
 	return b, rd.lenient(field, NoteTruthy, fmt.Sprintf("%s taken as %v", clip(string(raw)), b), "must be true or false", false)
+}
+
+// objectMembers splits raw into its members as json.Unmarshal into a map
+// does (the last of a repeated key wins); false when raw is not a JSON
+// object. Most objects take splitObject's pass without reflection: a
+// screen_time's apps and hours went through encoding/json one by one.
+func objectMembers(raw json.RawMessage) (map[string]json.RawMessage, bool) {
+	raw = bytes.TrimSpace(raw)
+	if !isObject(raw) {
+		return nil, false
+	}
+	if obj, ok := splitObject(raw); ok {
+		return obj, true
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return nil, false
+	}
+	return obj, true
 }
 
 func sortedKeys(m map[string]json.RawMessage) []string {
