@@ -24,19 +24,20 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## fuzz: run each decoder fuzzer for FUZZTIME (default 30s).
+## fuzz: run each decoder fuzzer for FUZZTIME (default 30s); every Fuzz
+## function of the repository is listed here (fuzz_targets_test.go checks).
 FUZZTIME ?= 30s
+FUZZERS = \
+	.:FuzzCheck .:FuzzOnePassCheck .:FuzzSplitObject .:FuzzAppendLocation \
+	.:FuzzParseFloat .:FuzzJSONString \
+	./ingest/:FuzzDecodeFrame ./ingest/:FuzzDecodeFrameFast ./ingest/:FuzzDecodeBody \
+	./central/:FuzzDecodeBatch ./central/:FuzzScanBatch ./central/:FuzzEdgeAckedCentralKeeps \
+	./outbox/:FuzzDecodeRecord ./outbox/:FuzzFragment
 fuzz:
-	$(GO) test -run x -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME) ./ingest/
-	$(GO) test -run x -fuzz FuzzDecodeBody -fuzztime $(FUZZTIME) ./ingest/
-	$(GO) test -run x -fuzz FuzzCheck -fuzztime $(FUZZTIME) .
-	$(GO) test -run x -fuzz FuzzDecodeBatch -fuzztime $(FUZZTIME) ./central/
-	$(GO) test -run x -fuzz FuzzEdgeAckedCentralKeeps -fuzztime $(FUZZTIME) ./central/
-	$(GO) test -run x -fuzz FuzzOnePassCheck -fuzztime $(FUZZTIME) .
-	$(GO) test -run x -fuzz FuzzParseFloat -fuzztime $(FUZZTIME) .
-	$(GO) test -run x -fuzz FuzzJSONString -fuzztime $(FUZZTIME) .
-	$(GO) test -run x -fuzz FuzzScanBatch -fuzztime $(FUZZTIME) ./central/
-	$(GO) test -run x -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./outbox/
+	@set -e; for f in $(FUZZERS); do \
+		echo "== $${f#*:} ($${f%%:*})"; \
+		$(GO) test -run x -fuzz "^$${f#*:}\$$" -fuzztime $(FUZZTIME) $${f%%:*}; \
+	done
 
 ## bench: Go benchmarks plus the load scenarios of bench/RESULTS.md.
 bench: build
