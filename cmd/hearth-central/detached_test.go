@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +15,7 @@ import (
 // on stderr how to get the next page), prints JSON with --json, and
 // refuses --detached with --home and paging flags without --detached.
 func TestCLI_ChildListDetached(t *testing.T) {
-	t.Setenv("HEARTH_CONFIG", "")
-	db := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
-	t.Setenv("HEARTH_DB", db)
-	var home map[string]string
-	cliJSON(t, &home, "home", "add", "--json", "The Smiths")
+	db, home := cliSmiths(t)
 	id := home["home_id"]
 	for _, k := range []string{"kid-1", "kid-2", "kid-3"} {
 		if _, errs, code := cli(t, "child", "add", "--home", id, "--hash", k, "--name", "name of "+k); code != 0 {

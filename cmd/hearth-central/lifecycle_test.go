@@ -15,11 +15,7 @@ import (
 // remove, each audited on stderr, and refuse a destructive one without
 // --yes.
 func TestCLI_Lifecycle(t *testing.T) {
-	t.Setenv("HEARTH_CONFIG", "")
-	db := "sqlite://" + filepath.Join(t.TempDir(), "c.db")
-	t.Setenv("HEARTH_DB", db)
-	var home map[string]string
-	cliJSON(t, &home, "home", "add", "--json", "The Smiths")
+	db, home := cliSmiths(t)
 	id := home["home_id"]
 	if out, _, code := cli(t, "child", "add", "--home", id, "--hash", "kid-1", "--name", "Ada"); code != 0 || out != "kid-1\n" {
 		t.Fatalf("child add --name: %d %q", code, out)
@@ -105,6 +101,18 @@ func TestCLI_Lifecycle(t *testing.T) {
 	if _, errs, code := cli(t, "home", "rotate-token", id); code != 1 || !strings.Contains(errs, "no home") {
 		t.Fatalf("rotate a removed home: %d %q", code, errs)
 	}
+}
+
+// cliSmiths points the commands at a new SQLite database (no config file)
+// holding one home, "The Smiths"; it returns the database and home add's
+// answer (home_id, token).
+func cliSmiths(t *testing.T) (db string, home map[string]string) {
+	t.Helper()
+	t.Setenv("HEARTH_CONFIG", "")
+	db = "sqlite://" + filepath.Join(t.TempDir(), "c.db")
+	t.Setenv("HEARTH_DB", db)
+	cliJSON(t, &home, "home", "add", "--json", "The Smiths")
+	return db, home
 }
 
 func openCLIStore(t *testing.T, db string) store.Store {
