@@ -18,7 +18,7 @@ type movingClock struct {
 	now time.Time
 }
 
-func (c *movingClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *movingClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *movingClock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 // replicas opens two stores on one fresh database of e, as two replicas

@@ -137,7 +137,7 @@ type lcTables struct {
 }
 
 var (
-	hearthTables   = lcTables{homes: "homes", grace: "grace_tokens", readers: "readers", kids: "children", kidsHash: "hash", kidsHome: "home_id",
+	hearthTables = lcTables{homes: "homes", grace: "grace_tokens", readers: "readers", kids: "children", kidsHash: "hash", kidsHome: "home_id",
 		sessions: "console_sessions", msgs: "home_messages"}
 	guardianTables = lcTables{homes: "hearth_homes", grace: "hearth_grace_tokens", readers: "hearth_readers", kids: "hearth_home_children", kidsHash: "child_hash", kidsHome: "home_id",
 		sessions: "hearth_console_sessions", msgs: "hearth_home_messages"}
