@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -381,5 +382,26 @@ func TestConsole_Off(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "admin_token_file") ||
 		testutil.ToFloat64(w.c.refused.WithLabelValues(RefusedConsoleOff)) != 1 {
 		t.Fatalf("console without an admin token: %d %q", resp.StatusCode, page)
+	}
+}
+
+// sessionsDown is a store whose console sessions cannot be read.
+type sessionsDown struct{ store.Store }
+
+func (sessionsDown) ConsoleSession(context.Context, string, time.Time) (store.ConsoleSession, error) {
+	return store.ConsoleSession{}, fmt.Errorf("read console session: %w", store.ErrUnavailable)
+}
+
+// Ensure that a browser whose session cannot be looked up, the database
+// being unavailable, is told to retry (503 with Retry-After), not sent to
+// log in again.
+func TestConsole_SessionStoreDown(t *testing.T) {
+	w := newWorld(t)
+	c := w.browser()
+	w.login(c)
+	w.c.sessions.st = sessionsDown{w.st}
+	resp, page := w.do(c, "GET", "/", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(page, "database is unavailable") {
+		t.Fatalf("session lookup with the database down: %d %q, want 503 with Retry-After", resp.StatusCode, page)
 	}
 }
