@@ -23,9 +23,9 @@ type ConsoleState interface {
 	// is no error (a second logout, or one past the expiry).
 	EndConsoleSession(ctx context.Context, id string) error
 	// HomeMessages returns, by home, the messages Apply stored for it (in
-	// an edge's batch: home not "") in the hours from since's on; a home
-	// without any is absent. The counts are kept two days
-	// (HomeMessagesKept): Prune deletes older hours.
+	// an edge's batch: home not "") from the start of since's hour on,
+	// counted per hour (UTC); a home without any is absent. The counts are
+	// kept two days (HomeMessagesKept): Prune deletes older hours.
 	HomeMessages(ctx context.Context, since time.Time) (map[string]int64, error)
 }
 
