@@ -1,8 +1,6 @@
 package central
 
 import (
-	"time"
-
 	"github.com/guardianai/hearth/central/console"
 	"github.com/guardianai/hearth/internal/admin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +34,6 @@ func (s *Server) console() *console.Console {
 		Store:        s.store,
 		IsAdmin:      isAdmin,
 		Live:         s.LiveEdges,
-		Messages:     func() map[string]int64 { return s.guard.edges.MessagesPerDay(time.Now()) },
 		Log:          s.log,
 		Registry:     s.reg,
 		Version:      s.version(),

@@ -124,8 +124,9 @@ func (s *Server) storeFailed(ctx *fasthttp.RequestCtx, op string, home store.Hom
 }
 
 // applyBatch checks every message, upserts the good ones for home in one
-// transaction and returns one result per message, in order. An error means
-// nothing was stored.
+// transaction (which also counts them for the console's messages per day,
+// store.ConsoleState) and returns one result per message, in order. An
+// error means nothing was stored.
 func (s *Server) applyBatch(ctx context.Context, home string, b Batch, clock EdgeClock) ([]store.Result, error) {
 	msgs, idx, results := prepareBatch(b.Messages, b.Unreadable, clock, s.cfg.Retention())
 	if len(msgs) > 0 {
@@ -141,7 +142,6 @@ func (s *Server) applyBatch(ctx context.Context, home string, b Batch, clock Edg
 		for i, r := range applied {
 			results[idx[i]] = r
 		}
-		s.guard.edges.stored(home, len(msgs), t) // the console's messages per day
 	}
 	return results, nil
 }

@@ -38,65 +38,12 @@ type edgeReports struct {
 	mu    sync.Mutex
 	homes map[string]EdgeReport
 	saved map[string]EdgeReport // what was last written to the store, by home
-	msgs  map[string]*hourly    // messages stored per hour, by home
 	// unknown: homes whose last batch here had a clock too far off to measure.
 	unknown map[string]bool
 }
 
-// hourly counts over the last 24 hours, in hourly buckets.
-type hourly struct {
-	count [24]int64
-	hour  [24]int64 // the Unix hour each bucket counts
-}
-
-func (h *hourly) add(n int, now time.Time) {
-	hr := now.Unix() / 3600
-	i := hr % 24
-	if h.hour[i] != hr {
-		h.hour[i], h.count[i] = hr, 0
-	}
-	h.count[i] += int64(n)
-}
-
-// sum counts the last 24 hours at now.
-func (h *hourly) sum(now time.Time) int64 {
-	hr := now.Unix() / 3600
-	var n int64
-	for i := range h.count {
-		if hr-h.hour[i] < 24 {
-			n += h.count[i]
-		}
-	}
-	return n
-}
-
-// stored counts n messages of home stored at now.
-func (e *edgeReports) stored(home string, n int, now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	h := e.msgs[home]
-	if h == nil {
-		h = &hourly{}
-		e.msgs[home] = h
-	}
-	h.add(n, now)
-}
-
-// MessagesPerDay returns the messages of each home's batches this replica
-// stored in the last 24 hours.
-func (e *edgeReports) MessagesPerDay(now time.Time) map[string]int64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	out := make(map[string]int64, len(e.msgs))
-	for home, h := range e.msgs {
-		out[home] = h.sum(now)
-	}
-	return out
-}
-
 func newEdgeReports() *edgeReports {
-	return &edgeReports{homes: map[string]EdgeReport{}, saved: map[string]EdgeReport{}, msgs: map[string]*hourly{},
-		unknown: map[string]bool{}}
+	return &edgeReports{homes: map[string]EdgeReport{}, saved: map[string]EdgeReport{}, unknown: map[string]bool{}}
 }
 
 // clock keeps whether the home's last batch let its edge's clock be measured.

@@ -28,9 +28,7 @@ type Options struct {
 	// false, keeps the console closed (no admin_token configured).
 	IsAdmin func(token string) bool
 	// Live returns what each home's edge last said to this replica.
-	Live func() map[string]store.EdgeState
-	// Messages returns the messages this replica stored per home in 24 h.
-	Messages func() map[string]int64
+	Live     func() map[string]store.EdgeState
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 	Version  string
@@ -88,7 +86,7 @@ func New(o Options) *Console {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	c := &Console{o: o, pages: parsePages(), sessions: newSessions(o.SessionTTL), throttle: newThrottle(loginLimit, loginWindow)}
+	c := &Console{o: o, pages: parsePages(), sessions: newSessions(o.Store, o.SessionTTL), throttle: newThrottle(loginLimit, loginWindow)}
 	c.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hearth_central_console_refused_total",
 		Help: "Console requests refused, by reason (no_session, bad_token, throttled, bad_csrf, no_admin_token, not_confirmed).",
@@ -204,7 +202,14 @@ func (c *Console) authenticate(ctx *fasthttp.RequestCtx) (who, bool) {
 		return who{actor: "console-bearer:" + addr}, true
 	}
 	id := string(ctx.Request.Header.Cookie(sessionCookie))
-	if ses := c.sessions.get(id, now); ses != nil {
+	dbctx, cancel := c.dbContext()
+	defer cancel()
+	ses, err := c.sessions.get(dbctx, id, now)
+	if err != nil {
+		c.failed(ctx, "look up console session", err)
+		return who{}, false
+	}
+	if ses != nil {
 		return who{session: ses, sessionID: id, actor: "console:" + ses.addr}, true
 	}
 	c.refused.WithLabelValues(RefusedNoSession).Inc()

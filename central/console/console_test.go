@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -72,8 +73,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.c = New(Options{Store: st, IsAdmin: func(tok string) bool { return tok == adminToken }, Version: "1.2.3-test",
-		Log: slog.New(slog.NewTextHandler(w.log, nil)), Registry: w.reg, Now: w.clock,
-		Messages: func() map[string]int64 { return map[string]int64{w.home: 77} }})
+		Log: slog.New(slog.NewTextHandler(w.log, nil)), Registry: w.reg, Now: w.clock})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestConsole_Login(t *testing.T) {
 	}
 	resp, page = w.do(c, "GET", "/", nil)
 	if resp.StatusCode != 200 || !strings.Contains(page, "The Smiths") || !strings.Contains(page, "1.2.3-test") ||
-		!strings.Contains(page, `<td class="num messages">77</td>`) {
+		!strings.Contains(page, `<td class="num messages">2</td>`) {
 		t.Fatalf("homes page: %d\n%s", resp.StatusCode, page)
 	}
 	if n := testutil.ToFloat64(w.c.refused.WithLabelValues(RefusedBadToken)); n != 1 {
@@ -382,5 +382,26 @@ func TestConsole_Off(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "admin_token_file") ||
 		testutil.ToFloat64(w.c.refused.WithLabelValues(RefusedConsoleOff)) != 1 {
 		t.Fatalf("console without an admin token: %d %q", resp.StatusCode, page)
+	}
+}
+
+// sessionsDown is a store whose console sessions cannot be read.
+type sessionsDown struct{ store.Store }
+
+func (sessionsDown) ConsoleSession(context.Context, string, time.Time) (store.ConsoleSession, error) {
+	return store.ConsoleSession{}, fmt.Errorf("read console session: %w", store.ErrUnavailable)
+}
+
+// Ensure that a browser whose session cannot be looked up, the database
+// being unavailable, is told to retry (503 with Retry-After), not sent to
+// log in again.
+func TestConsole_SessionStoreDown(t *testing.T) {
+	w := newWorld(t)
+	c := w.browser()
+	w.login(c)
+	w.c.sessions.st = sessionsDown{w.st}
+	resp, page := w.do(c, "GET", "/", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(page, "database is unavailable") {
+		t.Fatalf("session lookup with the database down: %d %q, want 503 with Retry-After", resp.StatusCode, page)
 	}
 }

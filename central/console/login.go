@@ -72,16 +72,29 @@ func (c *Console) login(ctx *fasthttp.RequestCtx) {
 		c.loginForm(ctx, fasthttp.StatusUnauthorized, "That is not the admin token.")
 		return
 	}
-	id, _ := c.sessions.create(addr, now)
+	dbctx, cancel := c.dbContext()
+	defer cancel()
+	id, _, err := c.sessions.create(dbctx, addr, now)
+	if err != nil {
+		c.failed(ctx, "store console session", err)
+		return
+	}
 	c.o.Log.Info(fleet.AuditLogin, "actor", "console:"+addr, "expires", now.Add(c.o.SessionTTL).UTC())
 	c.setCookie(ctx, sessionCookie, id, c.o.SessionTTL)
 	c.setCookie(ctx, loginCookie, "", -1)
 	ctx.Redirect("/", fasthttp.StatusSeeOther)
 }
 
-// logout ends the session (a POST with its CSRF token).
+// logout ends the session (a POST with its CSRF token) on every replica.
 func (c *Console) logout(ctx *fasthttp.RequestCtx, w who) {
-	c.sessions.end(w.sessionID)
+	if w.session != nil {
+		dbctx, cancel := c.dbContext()
+		defer cancel()
+		if err := c.sessions.end(dbctx, w.sessionID); err != nil {
+			c.failed(ctx, "end console session", err)
+			return
+		}
+	}
 	c.setCookie(ctx, sessionCookie, "", -1)
 	ctx.Redirect("/login", fasthttp.StatusSeeOther)
 }

@@ -17,7 +17,7 @@ import (
 // homeRow is one home as the pages show it.
 type homeRow struct {
 	fleet.Home
-	Messages int64 // stored in 24 h by this replica; -1 when none heard
+	Messages int64 // stored in the last 24 hours, by any replica
 }
 
 type homesPage struct {
@@ -64,6 +64,12 @@ func (c *Console) dbContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), c.o.StoreTimeout)
 }
 
+// messagesSince is the first hour of "the last 24 hours" at now: the
+// store counts messages per hour, so this one and the 23 before it.
+func messagesSince(now time.Time) time.Time {
+	return now.UTC().Truncate(time.Hour).Add(-23 * time.Hour)
+}
+
 // homes lists the homes with the freshest edge state this replica knows.
 func (c *Console) homes(ctx context.Context) ([]homeRow, error) {
 	var live map[string]store.EdgeState
@@ -74,17 +80,13 @@ func (c *Console) homes(ctx context.Context) ([]homeRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	var msgs map[string]int64
-	if c.o.Messages != nil {
-		msgs = c.o.Messages()
+	msgs, err := c.o.Store.HomeMessages(ctx, messagesSince(c.o.Now()))
+	if err != nil {
+		return nil, err
 	}
 	out := make([]homeRow, len(hs))
 	for i, h := range hs {
-		n, ok := msgs[h.ID]
-		if !ok {
-			n = -1
-		}
-		out[i] = homeRow{Home: h, Messages: n}
+		out[i] = homeRow{Home: h, Messages: msgs[h.ID]}
 	}
 	return out, nil
 }

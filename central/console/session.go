@@ -1,11 +1,15 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/guardianai/hearth/central/store"
 )
 
 // session is a logged-in browser. Its id is in an HttpOnly cookie; the
@@ -16,70 +20,49 @@ type session struct {
 	addr    string // the client's address at login, for the audit log
 }
 
-// maxSessions bounds the sessions kept; logging in past it drops the one
-// that expires first.
-const maxSessions = 256
-
-// sessions are the logged-in browsers of this replica, in memory: a
-// restart logs everyone out, which is fine for an operator's console.
+// sessions are the logged-in browsers, kept in the database
+// (store.ConsoleState: by the SHA-256 of their id, at most
+// store.MaxConsoleSessions): behind a load balancer every replica of
+// central accepts a login made on another, a logout on one ends it on
+// all, and a restart logs nobody out.
 type sessions struct {
-	mu  sync.Mutex
+	st  store.ConsoleState
 	ttl time.Duration
-	by  map[string]*session
 }
 
-func newSessions(ttl time.Duration) *sessions {
-	return &sessions{ttl: ttl, by: map[string]*session{}}
+func newSessions(st store.ConsoleState, ttl time.Duration) *sessions {
+	return &sessions{st: st, ttl: ttl}
 }
 
 // create starts a session and returns its id.
-func (s *sessions) create(addr string, now time.Time) (string, *session) {
+func (s *sessions) create(ctx context.Context, addr string, now time.Time) (string, *session, error) {
 	id := randomToken()
 	ses := &session{csrf: randomToken(), expires: now.Add(s.ttl), addr: addr}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweep(now)
-	if len(s.by) >= maxSessions {
-		s.dropFirstExpiring()
+	err := s.st.AddConsoleSession(ctx, id, store.ConsoleSession{CSRF: ses.csrf, Expires: ses.expires, Addr: addr}, now)
+	if err != nil {
+		return "", nil, err
 	}
-	s.by[id] = ses
-	return id, ses
+	return id, ses, nil
 }
 
-// get returns the live session of id, or nil.
-func (s *sessions) get(id string, now time.Time) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ses := s.by[id]
-	if ses == nil || !now.Before(ses.expires) {
-		delete(s.by, id)
-		return nil
+// get returns the live session of id, or nil when there is none (no
+// cookie, or one of a session unknown, ended or expired).
+func (s *sessions) get(ctx context.Context, id string, now time.Time) (*session, error) {
+	if id == "" {
+		return nil, nil
 	}
-	return ses
+	cs, err := s.st.ConsoleSession(ctx, id, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return &session{csrf: cs.CSRF, expires: cs.Expires, addr: cs.Addr}, nil
 }
 
-func (s *sessions) end(id string) {
-	s.mu.Lock()
-	delete(s.by, id)
-	s.mu.Unlock()
-}
-
-func (s *sessions) sweep(now time.Time) {
-	for id, ses := range s.by {
-		if !now.Before(ses.expires) {
-			delete(s.by, id)
-		}
-	}
-}
-
-func (s *sessions) dropFirstExpiring() {
-	var first string
-	for id, ses := range s.by {
-		if first == "" || ses.expires.Before(s.by[first].expires) {
-			first = id
-		}
-	}
-	delete(s.by, first)
+// end ends the session of id on every replica.
+func (s *sessions) end(ctx context.Context, id string) error {
+	return s.st.EndConsoleSession(ctx, id)
 }
 
 // randomToken is 32 random bytes, URL-safe.

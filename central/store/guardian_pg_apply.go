@@ -142,7 +142,9 @@ type gaPGDay struct {
 
 // gaPGWrite writes a batch's rows into the Django tables and hearth's
 // version and key rows, in tx; children maps hashes to accounts_child ids.
-func gaPGWrite(ctx context.Context, tx pgx.Tx, r rows, children map[string]int64, now time.Time) error {
+// last queues what comes after every row (the count of messages stored)
+// into the last round.
+func gaPGWrite(ctx context.Context, tx pgx.Tx, r rows, children map[string]int64, now time.Time, last func(*pgx.Batch)) error {
 	apps := distinctApps(r)
 	appIDs := make(map[string]int64, len(apps))
 	dayIDs := make(map[gaPGDay]int64, len(r.days))
@@ -176,6 +178,9 @@ func gaPGWrite(ctx context.Context, tx pgx.Tx, r rows, children map[string]int64
 		})
 	}
 	queueLocsSites(b, r, children, now)
+	if len(r.hours) == 0 {
+		last(b)
+	}
 	if b.Len() == 0 {
 		return nil
 	}
@@ -189,6 +194,7 @@ func gaPGWrite(ctx context.Context, tx pgx.Tx, r rows, children map[string]int64
 	if err != nil {
 		return err
 	}
+	last(b)
 	return tx.SendBatch(ctx, b).Close()
 }
 

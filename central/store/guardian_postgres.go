@@ -110,7 +110,9 @@ func (g *GuardianPostgres) Apply(ctx context.Context, home string, msgs []hearth
 		}
 		var r rows
 		results, r = p.plan(home, msgs, owned)
-		return gaPGWrite(ctx, tx, r, ids, micro(g.opts.Now()))
+		return gaPGWrite(ctx, tx, r, ids, micro(g.opts.Now()), func(b *pgx.Batch) {
+			g.lc().queueCount(b, home, storedCount(results))
+		})
 	})
 	if err != nil {
 		return nil, err

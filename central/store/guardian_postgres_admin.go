@@ -237,7 +237,7 @@ func (g *GuardianPostgres) Prune(ctx context.Context, before time.Time) (int64, 
 			}
 		}
 	}
-	return total, nil
+	return total, g.lc().pruneMessages(ctx)
 }
 
 // ProbeWrite rewrites hearth's heartbeat row; see Store.

@@ -39,8 +39,8 @@ func readmeGrants(t *testing.T, role string) []string {
 
 // Ensure that hearth works on the dashboard's PostgreSQL database with only
 // the privileges the README lists for its role: migrate, homes and
-// children, batches (new apps, resends, newer-wins), reads, prune and the
-// write probe.
+// children, batches (new apps, resends, newer-wins), reads, prune, the
+// write probe and the console's sessions and message counts.
 func TestGuardianAI_Postgres_READMEPrivilegesSuffice(t *testing.T) {
 	gaEngines[1].require(t)
 	ctx := context.Background()
@@ -115,6 +115,18 @@ func TestGuardianAI_Postgres_READMEPrivilegesSuffice(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.Stats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.HomeMessages(ctx, testNow.Add(-23*time.Hour)); err != nil || got[home] != int64(len(batch)+len(newer)) {
+		t.Fatalf("HomeMessages = %v, %v; want %d for the home", got, err, len(batch)+len(newer))
+	}
+	if err := s.AddConsoleSession(ctx, "id", ConsoleSession{Expires: testNow.Add(time.Hour)}, testNow); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConsoleSession(ctx, "id", testNow); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EndConsoleSession(ctx, "id"); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.Prune(ctx, testNow.AddDate(0, 0, -300)); err != nil || n != 2 {

@@ -185,6 +185,9 @@ func (g *GuardianSQLite) Apply(ctx context.Context, home string, msgs []hearth.M
 	if err := w.write(r); err != nil {
 		return nil, sqliteErr("apply batch", err)
 	}
+	if err := g.lc().countMessages(ctx, tx, home, storedCount(results)); err != nil {
+		return nil, sqliteErr("apply batch: count messages", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, sqliteErr("apply batch: commit", err)
 	}

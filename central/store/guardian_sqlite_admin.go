@@ -273,7 +273,7 @@ func (g *GuardianSQLite) Prune(ctx context.Context, before time.Time) (int64, er
 			}
 		}
 	}
-	return total, nil
+	return total, g.lc().pruneMessages(ctx)
 }
 
 // gaPruneStep deletes one table's old rows: ids selects up to pruneBatch

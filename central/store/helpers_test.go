@@ -72,8 +72,14 @@ type fixture struct {
 
 func newFixture(t testing.TB, e engine) *fixture {
 	t.Helper()
+	return fixtureOn(t, openEngine(t, e))
+}
+
+// fixtureOn makes the fixture's homes and children in s.
+func fixtureOn(t testing.TB, s Store) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	f := &fixture{s: openEngine(t, e)}
+	f := &fixture{s: s}
 	var err error
 	must := func(err error) {
 		t.Helper()

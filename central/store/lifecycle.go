@@ -132,11 +132,15 @@ type lcTables struct {
 	homes, grace, readers string
 	// kids links children to homes: kidsHash and kidsHome are its columns.
 	kids, kidsHash, kidsHome string
+	// sessions and msgs keep the console's state (console.go).
+	sessions, msgs string
 }
 
 var (
-	hearthTables   = lcTables{homes: "homes", grace: "grace_tokens", readers: "readers", kids: "children", kidsHash: "hash", kidsHome: "home_id"}
-	guardianTables = lcTables{homes: "hearth_homes", grace: "hearth_grace_tokens", readers: "hearth_readers", kids: "hearth_home_children", kidsHash: "child_hash", kidsHome: "home_id"}
+	hearthTables = lcTables{homes: "homes", grace: "grace_tokens", readers: "readers", kids: "children", kidsHash: "hash", kidsHome: "home_id",
+		sessions: "console_sessions", msgs: "home_messages"}
+	guardianTables = lcTables{homes: "hearth_homes", grace: "hearth_grace_tokens", readers: "hearth_readers", kids: "hearth_home_children", kidsHash: "child_hash", kidsHome: "home_id",
+		sessions: "hearth_console_sessions", msgs: "hearth_home_messages"}
 )
 
 // edgeCols are the columns of an EdgeState, in scan order, of home h.

@@ -24,7 +24,7 @@ func TestStore_Migrate(t *testing.T) {
 		}
 		s := open(t, dsn, testOptions())
 		rows := rawQuerier(t, s)(`SELECT version, name FROM schema_migrations ORDER BY version`)
-		if fmt.Sprint(rows) != "[[1 0001_init.sql] [2 0002_readers.sql] [3 0003_heartbeat.sql] [4 0004_lifecycle.sql] [5 0005_detach.sql]]" {
+		if fmt.Sprint(rows) != "[[1 0001_init.sql] [2 0002_readers.sql] [3 0003_heartbeat.sql] [4 0004_lifecycle.sql] [5 0005_detach.sql] [6 0006_console.sql]]" {
 			t.Fatalf("schema_migrations = %v", rows)
 		}
 		rawExec(t, s, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', '2030-01-01T00:00:00.000000Z')`)

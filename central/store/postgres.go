@@ -151,6 +151,7 @@ func (s *Postgres) Apply(ctx context.Context, home string, msgs []hearth.Message
 		var r rows
 		results, r = p.plan(home, msgs, owned)
 		b := pgUpserts(r)
+		s.lc().queueCount(b, home, storedCount(results))
 		if b.Len() == 0 {
 			return nil
 		}

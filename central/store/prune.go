@@ -117,7 +117,10 @@ func (s *SQLite) Prune(ctx context.Context, before time.Time) (int64, error) {
 		}
 		return res.RowsAffected()
 	})
-	return n, sqliteErr("prune", err)
+	if err != nil {
+		return n, sqliteErr("prune", err)
+	}
+	return n, s.lc().pruneMessages(ctx)
 }
 
 func sqliteChildren(ctx context.Context, s *SQLite) ([]string, error) {
@@ -166,7 +169,10 @@ func (s *Postgres) Prune(ctx context.Context, before time.Time) (int64, error) {
 		})
 		return n, err
 	})
-	return n, pgErr("prune", err)
+	if err != nil {
+		return n, pgErr("prune", err)
+	}
+	return n, s.lc().pruneMessages(ctx)
 }
 
 // pgPruneLock is the advisory lock key held by the replica that prunes.

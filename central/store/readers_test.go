@@ -148,7 +148,8 @@ func TestStore_MigrateFromV1(t *testing.T) {
 		ctx := context.Background()
 		dsn := e.dsn(t)
 		s := open(t, dsn, testOptions())
-		undo := []string{`DROP TABLE readers`, `DROP TABLE heartbeat`, `DROP TABLE grace_tokens`, `ALTER TABLE children DROP COLUMN name`}
+		undo := []string{`DROP TABLE readers`, `DROP TABLE heartbeat`, `DROP TABLE grace_tokens`, `ALTER TABLE children DROP COLUMN name`,
+			`DROP TABLE console_sessions`, `DROP TABLE home_messages`} // 0006_console.sql
 		for _, col := range []string{"revoked_at", "edge_id", "edge_version", "backlog_messages", "backlog_oldest_seconds", "dead_letters"} {
 			undo = append(undo, `ALTER TABLE homes DROP COLUMN `+col) // 0004_lifecycle.sql
 		}
@@ -169,6 +170,9 @@ func TestStore_MigrateFromV1(t *testing.T) {
 		}
 		if _, err := s.RotateToken(ctx, home, time.Hour); err != nil {
 			t.Fatalf("rotation after the upgrade: %v", err)
+		}
+		if err := s.AddConsoleSession(ctx, "id", ConsoleSession{Expires: testNow.Add(time.Hour)}, testNow); err != nil {
+			t.Fatalf("console session after the upgrade: %v", err)
 		}
 	})
 }

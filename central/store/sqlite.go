@@ -185,6 +185,9 @@ func (s *SQLite) Apply(ctx context.Context, home string, msgs []hearth.Message) 
 	if err := s.upsertRows(ctx, tx, r); err != nil {
 		return nil, sqliteErr("apply batch", err)
 	}
+	if err := s.lc().countMessages(ctx, tx, home, storedCount(results)); err != nil {
+		return nil, sqliteErr("apply batch: count messages", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, sqliteErr("apply batch: commit", err)
 	}

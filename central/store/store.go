@@ -26,7 +26,8 @@ type Store interface {
 	// message whose rows lose against newer stored rows is still "ok": the
 	// store holds the newest truth per key. The error is non-nil only when
 	// nothing was stored; it wraps ErrUnavailable when retrying later may
-	// succeed.
+	// succeed. With a home, the messages stored are counted for it in the
+	// same transaction (HomeMessages).
 	Apply(ctx context.Context, home string, msgs []hearth.Message) ([]Result, error)
 
 	// AddHome creates a home and returns its id and a fresh bearer token.
@@ -84,7 +85,9 @@ type Store interface {
 	// Prune deletes data whose device time is older than before and returns
 	// how many rows went. A day is kept while Apply would still accept it
 	// (Apply allows a day of slack for the phone's local date), so a prune
-	// at now-Retention never deletes what was just acked.
+	// at now-Retention never deletes what was just acked. It also deletes
+	// the message counts of hours older than HomeMessagesKept (they are not
+	// data rows and not in the count it returns).
 	Prune(ctx context.Context, before time.Time) (int64, error)
 	// Ping checks that the database answers; it wraps ErrUnavailable otherwise.
 	Ping(ctx context.Context) error
@@ -94,7 +97,8 @@ type Store interface {
 	ProbeWrite(ctx context.Context) error
 	Close() error
 
-	Lifecycle // lifecycle.go
+	Lifecycle    // lifecycle.go
+	ConsoleState // console.go
 }
 
 // Result is the outcome of one message of Apply.
